@@ -1,0 +1,80 @@
+"""``Supernet``: what every supernet family offers (``set_arch``, ``extract``, regularisation switch)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+import torch.fx
+from timm.layers import DropPath
+from torch import nn
+
+from supernet.metrics.complexity import Complexity, complexity
+from supernet.space import Arch, SearchSpace
+
+
+class Supernet(nn.Module):
+    """Base class. Subclasses build elastic layers in ``__init__`` and implement ``_configure``
+    (activate a child) and ``_assemble`` (plain torch layers of the active child)."""
+
+    def __init__(self, space: SearchSpace, num_classes: int, in_chans: int):
+        super().__init__()
+        self.space, self.num_classes, self.in_chans = space, num_classes, in_chans
+        self.arch: Arch = space.max()
+
+    # -- children -----------------------------------------------------------------------------
+    def set_arch(self, arch: Arch | str) -> Arch:
+        """Activate ``arch`` (validated against the space). The input resolution is the caller's job."""
+        arch = self.space.resolve(arch)
+        self._configure(arch)
+        self.arch = arch
+        return arch
+
+    def _configure(self, arch: Arch) -> None:
+        raise NotImplementedError
+
+    def _assemble(self) -> nn.Module:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def extract(self, arch: Arch | str | None = None) -> torch.fx.GraphModule:
+        """The child ``arch`` (default: the active one) as a standalone module.
+
+        It holds copies of the sliced weights and BN statistics, in the supernet's train/eval
+        mode. It is traced to a ``torch.fx.GraphModule`` whose submodules are plain ``torch.nn``
+        layers, so running it needs neither this package nor timm.
+        """
+        if arch is not None:
+            self.set_arch(arch)
+        child = self._assemble().train(self.training)
+        traced = torch.fx.symbolic_trace(child)
+        traced.meta["arch"] = str(self.arch)
+        return traced.train(self.training)
+
+    def complexity(self, arch: Arch | str | None = None) -> Complexity:
+        arch = self.arch if arch is None else self.space.resolve(arch)
+        return complexity(self.space, arch, in_chans=self.in_chans, num_classes=self.num_classes)
+
+    # -- regularisation (BigNAS: dropout / drop-path on the largest child only) -----------------
+    def _regularizers(self) -> Iterator[tuple[nn.Module, str]]:
+        for m in self.modules():
+            if isinstance(m, DropPath):
+                yield m, "drop_prob"
+            elif isinstance(m, nn.Dropout):
+                yield m, "p"
+
+    def set_regularization(self, enabled: bool) -> None:
+        """Switch dropout and drop-path between their configured rates and zero."""
+        for module, attr in self._regularizers():
+            if not hasattr(module, "_configured_rate"):
+                module._configured_rate = getattr(module, attr)
+            setattr(module, attr, module._configured_rate if enabled else 0.0)
+
+    @contextlib.contextmanager
+    def regularization(self, enabled: bool):
+        self.set_regularization(enabled)
+        try:
+            yield self
+        finally:
+            self.set_regularization(False)

@@ -1,0 +1,227 @@
+"""``SearchSpace``: the choices of every elastic dimension, declared as data (``conf/space/*.yaml``).
+
+The space is family-agnostic: a *family* (``mbconv``, ...) reads its YAML section into global
+choices, per-stage choices and fixed per-stage settings; everything here (max/min/sample/mutate/
+crossover/size/validate) works on those choices alone.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from supernet.space.arch import Arch, Choices, Number
+from supernet.space.errors import ArchError, SpaceError
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One searchable dimension: a global field (``stage is None``) or a field of one stage."""
+
+    stage: int | None
+    field: str
+    choices: tuple[Number, ...]
+
+    @property
+    def key(self) -> str:
+        return self.field if self.stage is None else f"stages[{self.stage}].{self.field}"
+
+
+@dataclass
+class ParsedSpace:
+    """What a family parser returns: choices, fixed settings and family-level settings."""
+
+    global_choices: dict[str, tuple[Number, ...]]
+    stage_choices: list[dict[str, tuple[Number, ...]]]
+    stage_settings: list[dict[str, Any]]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+FamilyParser = Callable[[Mapping[str, Any]], ParsedSpace]
+_FAMILIES: dict[str, FamilyParser] = {}
+
+
+def register_family(name: str) -> Callable[[FamilyParser], FamilyParser]:
+    """Register the YAML reader of a network family (``family: <name>`` in a space file)."""
+
+    def wrap(parser: FamilyParser) -> FamilyParser:
+        _FAMILIES[name] = parser
+        return parser
+
+    return wrap
+
+
+def families() -> list[str]:
+    return sorted(_FAMILIES)
+
+
+def as_choices(value: Any, where: str, positive: bool = True) -> tuple[Number, ...]:
+    """Read a choice list (a scalar means a single choice); sorted ascending, duplicates refused."""
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    if not values:
+        raise SpaceError(f"{where}: the list of choices is empty")
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or (positive and v <= 0):
+            raise SpaceError(f"{where}: choice {v!r} is not a positive number")
+        out.append(int(v) if float(v).is_integer() else float(v))
+    if len(set(out)) != len(out):
+        raise SpaceError(f"{where}: duplicate choices in {values}")
+    return tuple(sorted(out))
+
+
+class SearchSpace:
+    """All children a supernet can run. Build it with ``from_dict`` or ``load_space``."""
+
+    def __init__(self, declaration: Mapping[str, Any]):
+        if not isinstance(declaration, Mapping):
+            raise SpaceError(f"a search space must be a mapping, got {type(declaration).__name__}")
+        family = declaration.get("family")
+        if family not in _FAMILIES:
+            raise SpaceError(f"unknown space family {family!r}; known families: {families()}")
+        name = declaration.get("name")
+        if not isinstance(name, str) or not name:
+            raise SpaceError("a search space needs a 'name'")
+        self.name: str = name
+        self.family: str = family
+        self._declaration = copy.deepcopy(dict(declaration))
+        parsed = _FAMILIES[family](declaration)
+        self.global_choices = parsed.global_choices
+        self.stage_choices = parsed.stage_choices
+        self.stage_settings = parsed.stage_settings
+        self.settings = parsed.settings
+        if "resolution" not in self.global_choices:
+            raise SpaceError(f"space {name!r}: the family parser gave no 'resolution' choices")
+        self.dimensions: tuple[Dimension, ...] = tuple(
+            [Dimension(None, f, c) for f, c in self.global_choices.items()]
+            + [Dimension(i, f, c) for i, s in enumerate(self.stage_choices) for f, c in s.items()]
+        )
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, declaration: Mapping[str, Any]) -> SearchSpace:
+        return cls(declaration)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The declaration this space was built from (what checkpoints and artifacts record)."""
+        return copy.deepcopy(self._declaration)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SearchSpace) and self._declaration == other._declaration
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.family))
+
+    def __repr__(self) -> str:
+        return f"SearchSpace({self.name!r}, family={self.family!r}, stages={len(self.stage_choices)})"
+
+    @property
+    def num_stages(self) -> int:
+        return len(self.stage_choices)
+
+    # -- children -----------------------------------------------------------------------------
+    def _build(self, pick: Callable[[Dimension], Number]) -> Arch:
+        globals_: dict[str, Number] = {}
+        stages: list[dict[str, Number]] = [{} for _ in self.stage_choices]
+        for d in self.dimensions:
+            (globals_ if d.stage is None else stages[d.stage])[d.field] = pick(d)
+        return Arch(globals_, stages)
+
+    def max(self) -> Arch:
+        return self._build(lambda d: d.choices[-1])
+
+    def min(self) -> Arch:
+        return self._build(lambda d: d.choices[0])
+
+    def sample(self, generator: random.Random) -> Arch:
+        """A uniformly random child (each dimension independently)."""
+        return self._build(lambda d: d.choices[generator.randrange(len(d.choices))])
+
+    def value(self, arch: Arch, dim: Dimension) -> Number:
+        return arch.globals[dim.field] if dim.stage is None else arch.stages[dim.stage][dim.field]
+
+    def with_values(self, arch: Arch, values: Mapping[Dimension, Number]) -> Arch:
+        """``arch`` with the given dimensions set to new values."""
+        globals_ = dict(arch.globals)
+        stages = [dict(s) for s in arch.stages]
+        for dim, v in values.items():
+            (globals_ if dim.stage is None else stages[dim.stage])[dim.field] = v
+        return Arch(globals_, stages)
+
+    def mutate(self, arch: Arch, prob: float, generator: random.Random) -> Arch:
+        """Each dimension, with probability ``prob``, moves to another of its choices."""
+        changes = {}
+        for dim in self.dimensions:
+            if len(dim.choices) > 1 and generator.random() < prob:
+                others = [c for c in dim.choices if c != self.value(arch, dim)]
+                changes[dim] = others[generator.randrange(len(others))]
+        return self.with_values(arch, changes)
+
+    def crossover(self, a: Arch, b: Arch, generator: random.Random, prob: float = 0.5) -> Arch:
+        """Each dimension taken from ``a`` with probability ``prob``, else from ``b``."""
+        return self._build(lambda d: self.value(a, d) if generator.random() < prob else self.value(b, d))
+
+    def size(self) -> int:
+        """Number of distinct children (product of the number of choices of every dimension)."""
+        return math.prod(len(d.choices) for d in self.dimensions)
+
+    # -- checking -----------------------------------------------------------------------------
+    def validate(self, arch: Arch | str) -> Arch:
+        """Return ``arch`` (parsed if a string) or raise ``ArchError`` naming what is wrong."""
+        if isinstance(arch, str):
+            arch = Arch.parse(arch)
+        where = f"arch {str(arch)!r} does not belong to space {self.name!r}"
+        if set(arch.globals) != set(self.global_choices):
+            raise ArchError(
+                f"{where}: global fields {sorted(arch.globals)} differ from the space's "
+                f"{sorted(self.global_choices)}"
+            )
+        if len(arch.stages) != self.num_stages:
+            raise ArchError(f"{where}: it has {len(arch.stages)} stages, the space has {self.num_stages}")
+        for i, (stage, choices) in enumerate(zip(arch.stages, self.stage_choices)):
+            if set(stage) != set(choices):
+                raise ArchError(f"{where}: stages[{i}] has fields {sorted(stage)}, expected {sorted(choices)}")
+        for dim in self.dimensions:
+            value = self.value(arch, dim)
+            if value not in dim.choices:
+                raise ArchError(f"{where}: {dim.key} = {value} is not allowed (choices: {list(dim.choices)})")
+        return arch
+
+    def resolve(self, spec: Arch | str | Mapping[str, Any], generator: random.Random | None = None) -> Arch:
+        """An arch from ``max``, ``min``, ``random:<seed>``, an arch string, a dict or an ``Arch``."""
+        if isinstance(spec, Arch):
+            return self.validate(spec)
+        if isinstance(spec, Mapping):
+            return self.validate(Arch.from_dict(spec))
+        if not isinstance(spec, str):
+            raise ArchError(f"cannot read an arch from {spec!r}")
+        if spec == "max":
+            return self.max()
+        if spec == "min":
+            return self.min()
+        if spec.startswith("random:"):
+            seed = spec.split(":", 1)[1]
+            if not seed.isdigit():
+                raise ArchError(f"'random:<seed>' needs an integer seed, got {spec!r}")
+            return self.sample(random.Random(int(seed)))
+        return self.validate(Arch.parse(spec))
+
+
+def check_keys(section: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:
+    unknown = sorted(set(section) - set(allowed))
+    if unknown:
+        raise SpaceError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+
+
+def as_choices_map(section: Mapping[str, Any], fields: Sequence[str], where: str) -> dict[str, tuple[Number, ...]]:
+    missing = [f for f in fields if f not in section]
+    if missing:
+        raise SpaceError(f"{where}: missing choice field(s) {missing}")
+    return {f: as_choices(section[f], f"{where}.{f}") for f in fields}
+
+
+__all__ = ["SearchSpace", "Dimension", "ParsedSpace", "register_family", "families", "ArchError", "SpaceError", "Choices"]

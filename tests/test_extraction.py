@@ -1,0 +1,102 @@
+"""Contract 1: an extracted child computes exactly what the supernet computes with that arch,
+and its multiply-adds / parameters equal the analytic counts."""
+
+import random
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from supernet.metrics import complexity
+from supernet.models import build
+from supernet.space import load_space
+
+
+def _randomise_bn(model):
+    gen = torch.Generator().manual_seed(0)
+    for m in model.modules():
+        if hasattr(m, "running_mean"):
+            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen))
+            m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
+            m.weight.data.copy_(torch.randn(m.weight.shape, generator=gen))
+            m.bias.data.copy_(torch.randn(m.bias.shape, generator=gen))
+
+
+CASES = [("tiny", 1, 10), ("mobilenet_cifar", 3, 100)]
+
+
+@pytest.mark.parametrize("name, in_chans, num_classes", CASES)
+def test_extracted_children_are_exact(name, in_chans, num_classes):
+    torch.manual_seed(0)
+    space = load_space(name)
+    model = build(space, num_classes, in_chans).eval()
+    _randomise_bn(model)
+    gen = random.Random(0)
+    archs = [space.max(), space.min(), *(space.sample(gen) for _ in range(20))]
+    for arch in archs:
+        model.set_arch(arch)
+        x = torch.randn(2, in_chans, arch.resolution, arch.resolution)
+        with torch.no_grad():
+            expected = model(x)
+            child = model.extract()
+            got = child(x)
+        torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5, msg=f"outputs differ for {arch}")
+        counted = complexity(space, arch, in_chans=in_chans, num_classes=num_classes)
+        assert sum(p.numel() for p in child.parameters()) == counted.params, str(arch)
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            child(x[:1])
+        assert counter.get_total_flops() == 2 * counted.macs, str(arch)
+
+
+def test_extracted_child_is_plain_torch(tiny_space):
+    model = build(tiny_space, 10, 1)
+    child = model.extract(tiny_space.max())
+    assert isinstance(child, torch.fx.GraphModule)
+    for module in child.modules():
+        assert type(module).__module__.startswith("torch."), type(module)
+    # The child owns copies: changing it leaves the supernet untouched.
+    before = model.stem.conv.weight.detach().clone()
+    for p in child.parameters():
+        p.data.zero_()
+    assert torch.equal(model.stem.conv.weight, before)
+
+
+def test_extracted_child_trains_like_supernet(tiny_space):
+    """Gradients through the elastic slices equal those of the exported child (train mode)."""
+    torch.manual_seed(0)
+    model = build(tiny_space, 10, 1, zero_init_residual=False)
+    arch = tiny_space.resolve("random:5")
+    model.set_arch(arch)
+    child = model.extract()
+    x = torch.randn(4, 1, arch.resolution, arch.resolution)
+    model(x).square().sum().backward()
+    child(x).square().sum().backward()
+    torch.testing.assert_close(child.get_submodule("0.0").weight.grad,
+                               model.stem.conv.weight.grad[: arch["stem"]], atol=1e-4, rtol=1e-4)
+    # weights of channels the child did not use receive no gradient
+    assert model.stem.conv.weight.grad[arch["stem"]:].abs().sum() == 0
+
+
+def test_attentivenas_published_complexity():
+    space = load_space("attentivenas")
+    small = complexity(space, space.min())
+    large = complexity(space, space.max())
+    assert 200e6 < small.macs < 206e6  # paper: ~203M (A0)
+    assert 1.90e9 < large.macs < 1.98e9  # paper: ~1.94G
+    model = build(space, 1000, 3).eval()
+    model.set_arch(space.min())
+    child = model.extract()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        child(torch.randn(1, 3, 192, 192))
+    assert counter.get_total_flops() == 2 * small.macs
+    assert sum(p.numel() for p in child.parameters()) == small.params
+
+
+def test_regularization_switch(tiny_space):
+    model = build(tiny_space, 10, 1, dropout=0.3, drop_path=0.2)
+    assert model.dropout.p == 0.0
+    with model.regularization(True):
+        assert model.dropout.p == 0.3
+        assert max(b.drop_path.drop_prob for s in model.stages for b in s) > 0
+    assert model.dropout.p == 0.0
+    assert all(b.drop_path.drop_prob == 0 for s in model.stages for b in s)

@@ -1,0 +1,124 @@
+import random
+
+import pytest
+
+from supernet.space import Arch, ArchError, SearchSpace, SpaceError, available_spaces, load_space
+
+
+@pytest.mark.parametrize("name", ["tiny", "mobilenet_cifar", "attentivenas"])
+def test_string_form_round_trips(name):
+    space = load_space(name)
+    gen = random.Random(0)
+    for arch in [space.max(), space.min(), *(space.sample(gen) for _ in range(50))]:
+        assert Arch.parse(str(arch)) == arch
+        assert Arch.from_dict(arch.to_dict()) == arch
+        assert hash(Arch.parse(str(arch))) == hash(arch)
+        assert space.validate(arch) is arch
+
+
+def test_arch_is_immutable_and_hashable(tiny_space):
+    arch = tiny_space.max()
+    with pytest.raises(AttributeError):
+        arch.stages = ()
+    assert len({arch, tiny_space.max(), tiny_space.min()}) == 2
+
+
+def test_max_min_and_size(tiny_space):
+    mx, mn = tiny_space.max(), tiny_space.min()
+    assert mx.resolution == 24 and mn.resolution == 16
+    assert [s["depth"] for s in mx.stages] == [2, 3, 3]
+    assert [s["width"] for s in mn.stages] == [8, 16, 24]
+    expected = 1
+    for dim in tiny_space.dimensions:
+        expected *= len(dim.choices)
+    assert tiny_space.size() == expected == 3 * 2 * 2 * (2 * 2 * 1 * 1) * (2 * 3 * 2 * 3) ** 2
+
+
+def test_sample_mutate_crossover_stay_in_space_and_are_seeded(tiny_space):
+    a = [tiny_space.sample(random.Random(7)) for _ in range(2)]
+    assert a[0] == a[1]
+    gen = random.Random(1)
+    for _ in range(100):
+        x, y = tiny_space.sample(gen), tiny_space.sample(gen)
+        tiny_space.validate(tiny_space.mutate(x, 0.5, gen))
+        child = tiny_space.crossover(x, y, gen)
+        tiny_space.validate(child)
+        for dim in tiny_space.dimensions:
+            assert tiny_space.value(child, dim) in (tiny_space.value(x, dim), tiny_space.value(y, dim))
+    x = tiny_space.max()
+    mutated = tiny_space.mutate(x, 1.0, gen)
+    assert all(
+        tiny_space.value(mutated, d) != tiny_space.value(x, d) for d in tiny_space.dimensions if len(d.choices) > 1
+    )
+
+
+def test_resolve_named_children(tiny_space):
+    assert tiny_space.resolve("max") == tiny_space.max()
+    assert tiny_space.resolve("min") == tiny_space.min()
+    assert tiny_space.resolve("random:3") == tiny_space.resolve("random:3")
+    assert tiny_space.resolve(str(tiny_space.min())) == tiny_space.min()
+
+
+def test_value_not_in_choices_names_stage_field_value_and_choices(tiny_space):
+    bad = str(tiny_space.max()).replace("w24d3k5e4", "w20d3k5e4")
+    with pytest.raises(ArchError, match=r"stages\[1\]\.width = 20 is not allowed \(choices: \[16, 24\]\)"):
+        tiny_space.validate(bad)
+
+
+def test_depth_over_range(tiny_space):
+    bad = tiny_space.with_values(tiny_space.max(), {d: 9 for d in tiny_space.dimensions if d.key == "stages[2].depth"})
+    with pytest.raises(ArchError, match=r"stages\[2\]\.depth = 9 .*choices: \[1, 2, 3\]"):
+        tiny_space.validate(bad)
+
+
+def test_arch_of_another_space(tiny_space):
+    other = load_space("attentivenas").max()
+    with pytest.raises(ArchError, match="it has 7 stages, the space has 3"):
+        tiny_space.validate(str(other))
+
+
+@pytest.mark.parametrize("text", ["", "r24s16", "hello world", "r24s16h96/w16d2k3e1/w24d3k5e4/w32d3k5e4x", "r24s16h96//"])
+def test_malformed_strings(tiny_space, text):
+    with pytest.raises(ArchError):
+        tiny_space.validate(text)
+
+
+def test_malformed_string_message():
+    with pytest.raises(ArchError, match="malformed arch string.*stage 0"):
+        Arch.parse("r24s16/w16?d2")
+
+
+def test_errors_are_value_errors():
+    assert issubclass(ArchError, ValueError) and issubclass(SpaceError, ValueError)
+
+
+def test_load_space_by_path_and_unknown_name(tmp_path):
+    assert set(available_spaces()) >= {"tiny", "mobilenet_cifar", "attentivenas"}
+    decl = load_space("tiny").to_dict()
+    decl["name"] = "mine"
+    import yaml
+
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump(decl))
+    assert load_space(path).name == "mine"
+    assert load_space(str(path)) == SearchSpace.from_dict(decl)
+    with pytest.raises(SpaceError, match="unknown search space 'nope'"):
+        load_space("nope")
+
+
+@pytest.mark.parametrize(
+    "mutation, message",
+    [
+        (lambda d: d["stages"][0].update(kernel=[4]), "kernel sizes must be odd"),
+        (lambda d: d["stages"][0].update(stride=3), "must be 1 or 2"),
+        (lambda d: d["stages"][0].update(widht=[3]), "unknown key"),
+        (lambda d: d.update(family="nope"), "unknown space family"),
+        (lambda d: d["stages"][1].update(depth=[]), "list of choices is empty"),
+        (lambda d: d.pop("head"), "missing section 'head'"),
+    ],
+)
+def test_malformed_space_declarations(mutation, message):
+    decl = load_space("tiny").to_dict()
+    mutation(decl)
+    with pytest.raises(SpaceError, match=message):
+        SearchSpace.from_dict(decl)
