@@ -137,6 +137,10 @@ class SearchSpace:
     def min(self) -> Arch:
         return self._build(lambda d: d.choices[0])
 
+    def mid(self) -> Arch:
+        """The child with the median choice of every dimension (lower median for even counts)."""
+        return self._build(lambda d: d.choices[(len(d.choices) - 1) // 2])
+
     def sample(self, generator: random.Random) -> Arch:
         """A uniformly random child (each dimension independently)."""
         return self._build(lambda d: d.choices[generator.randrange(len(d.choices))])
@@ -192,7 +196,7 @@ class SearchSpace:
         return arch
 
     def resolve(self, spec: Arch | str | Mapping[str, Any], generator: random.Random | None = None) -> Arch:
-        """An arch from ``max``, ``min``, ``random:<seed>``, an arch string, a dict or an ``Arch``."""
+        """An arch from ``max``, ``min``, ``mid``, ``random:<seed>``, an arch string, a dict or an ``Arch``."""
         if isinstance(spec, Arch):
             return self.validate(spec)
         if isinstance(spec, Mapping):
@@ -203,6 +207,8 @@ class SearchSpace:
             return self.max()
         if spec == "min":
             return self.min()
+        if spec == "mid":
+            return self.mid()
         if spec.startswith("random:"):
             seed = spec.split(":", 1)[1]
             if not seed.isdigit():

@@ -1,0 +1,80 @@
+"""BatchNorm recalibration: the statistics of a child are recomputed before it is evaluated or exported.
+
+Statistics are reset and accumulated as a cumulative average (momentum ``None``) over a fixed set
+of training batches, in train mode, without gradients, with dropout/drop-path off (BigNAS).
+Written here because ``torch.optim.swa_utils.update_bn`` resets *every* BN of the model and cannot
+resize the inputs per child or average across ranks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+import torch.distributed as dist
+
+from supernet.data.base import resize_to
+from supernet.models.base import Supernet
+from supernet.ops import ElasticBatchNorm2d
+
+BNState = dict[str, torch.Tensor]
+
+
+def _elastic_bns(model: torch.nn.Module) -> list[tuple[str, ElasticBatchNorm2d]]:
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, ElasticBatchNorm2d)]
+
+
+@torch.no_grad()
+def calibrate_bn(model: Supernet, batches: Iterable, num_batches: int, arch=None, sync: bool = True) -> BNState:
+    """Recalibrate the BN statistics of the active child (or ``arch``) and return them.
+
+    ``batches`` yields ``(x, ...)`` tuples or tensors. Under ``torch.distributed`` (and ``sync``),
+    each rank's statistics are averaged across ranks (equal batch counts per rank).
+    """
+    if arch is not None:
+        model.set_arch(arch)
+    bns = _elastic_bns(model)
+    was_training = model.training
+    momenta = [bn.momentum for _, bn in bns]
+    for _, bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None
+    model.set_regularization(False)
+    model.train()
+    seen = 0
+    try:
+        for batch in batches:
+            if seen >= num_batches:
+                break
+            x = batch[0] if isinstance(batch, (tuple, list)) else batch
+            device = next(model.parameters()).device
+            model(resize_to(x.to(device), model.arch.resolution))
+            seen += 1
+    finally:
+        for (_, bn), momentum in zip(bns, momenta):
+            bn.momentum = momentum
+        model.train(was_training)
+    if seen == 0:
+        raise ValueError("BN recalibration got no batches: the calibration data is empty")
+    if sync and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        for _, bn in bns:
+            for buf in (bn.running_mean, bn.running_var):
+                dist.all_reduce(buf)
+                buf.div_(dist.get_world_size())
+    return bn_state(model)
+
+
+def bn_state(model: torch.nn.Module) -> BNState:
+    """Copies of every elastic BN's running statistics."""
+    state = {}
+    for name, bn in _elastic_bns(model):
+        state[f"{name}.running_mean"] = bn.running_mean.clone()
+        state[f"{name}.running_var"] = bn.running_var.clone()
+    return state
+
+
+@torch.no_grad()
+def load_bn_state(model: torch.nn.Module, state: BNState) -> None:
+    for name, bn in _elastic_bns(model):
+        bn.running_mean.copy_(state[f"{name}.running_mean"])
+        bn.running_var.copy_(state[f"{name}.running_var"])

@@ -1,0 +1,106 @@
+"""``supernet-train``: train a supernet (Hydra app over ``conf/train.yaml``).
+
+    supernet-train                                   # quickstart: tiny space on digits, CPU
+    supernet-train experiment=bignas_cifar10 data.root=/data/cifar
+    supernet-train trainer.max_epochs=3 sampler.num_random=3
+    supernet-train -m seed=0,1,2                     # sweep
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig
+
+from supernet.cli.common import CONFIG_PATH, plain, user_errors
+
+
+def build_module(cfg: DictConfig, num_classes: int, in_chans: int):
+    from hydra.utils import instantiate
+
+    from supernet.space import SearchSpace
+    from supernet.training import SupernetModule
+
+    space = SearchSpace.from_dict(plain(cfg.space))
+    model = cfg.model
+    distill = instantiate(cfg.distill) if cfg.distill.get("_target_") else None
+    return SupernetModule(
+        space, num_classes, in_chans,
+        model_kwargs=plain(model.kwargs), sampler=instantiate(cfg.sampler), distill=distill,
+        label_smoothing=model.label_smoothing, optimizer=instantiate(model.optimizer),
+        weight_decay=model.weight_decay, schedule=plain(model.schedule), grad_clip=plain(model.grad_clip),
+        accumulate=model.accumulate, val_children=plain(cfg.validation.children),
+        calib_batches=cfg.validation.calib_batches, seed=cfg.seed, on_nonfinite=model.on_nonfinite,
+    )
+
+
+def build_trainer(cfg: DictConfig, output_dir: Path, **overrides: Any):
+    from hydra.utils import instantiate
+
+    os.environ.setdefault("WANDB_MODE", "offline")
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
+    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
+                       default_root_dir=str(output_dir), **overrides)
+
+
+def resolve_ckpt(ckpt_path: str | None, output_dir: Path) -> str | None:
+    if ckpt_path is None:
+        return None
+    path = output_dir / "checkpoints" / "last.ckpt" if ckpt_path == "last" else Path(ckpt_path)
+    if not path.is_file():
+        hint = " (ckpt_path=last resumes the run in hydra.run.dir=<its folder>)" if ckpt_path == "last" else ""
+        raise FileNotFoundError(f"checkpoint not found: {path}{hint}")
+    return str(path)
+
+
+def print_summary(rows: list[dict[str, Any]], output_dir: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="validation children (BN recalibrated)")
+    for col in ("child", "arch", "MMACs", "params (M)", "val acc", "test acc"):
+        table.add_column(col, justify="left" if col in ("child", "arch") else "right",
+                         overflow="fold", no_wrap=col != "arch")
+    for r in rows:
+        table.add_row(r["child"], r["arch"], f"{r['mmacs']:.2f}", f"{r['params_m']:.3f}",
+                      f"{r['val_acc']:.4f}", f"{r['test_acc']:.4f}")
+    console = Console()
+    console.print(table)
+    console.print(f"checkpoints: {output_dir / 'checkpoints'}")
+    console.print(f"logs:        {output_dir / 'logs'}  (config: {output_dir / '.hydra'})")
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Train as configured; returns the summary rows (also printed)."""
+    import lightning.pytorch as pl
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.utils import instantiate
+
+    output_dir = Path(HydraConfig.get().runtime.output_dir)
+    ckpt_path = resolve_ckpt(cfg.get("ckpt_path"), output_dir)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("fit")
+    module = build_module(cfg, datamodule.num_classes, datamodule.in_chans)
+    trainer = build_trainer(cfg, output_dir)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    if cfg.get("test_after_fit", True):
+        trainer.test(module, datamodule=datamodule, verbose=False)
+    rows = module.summary_rows()
+    if trainer.is_global_zero:
+        print_summary(rows, output_dir)
+    return {"rows": rows, "output_dir": str(output_dir), "module": module, "trainer": trainer}
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="train")
+@user_errors
+def main(cfg: DictConfig) -> None:
+    run(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""Common frame of the data modules: splits, seeded shuffling, calibration batches, indices.
+
+Every dataset yields ``(image, label, index)``; the index lets the PA&DA data sampler attach a
+score to each training sample. Images come at the largest resolution of the space; each child's
+input is resized inside the training step (``resize_to``), never by the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import lightning.pytorch as pl
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+
+class IndexedDataset(Dataset):
+    """Wraps a dataset of ``(x, y)`` so that items are ``(x, y, index)``."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int):
+        x, y = self.dataset[index]
+        return x, y, index
+
+
+class SeededShuffleSampler(Sampler[int]):
+    """A new permutation each epoch from ``(seed, epoch)``, independent of the global RNG, so a
+    resumed run reads the data in the same order as an uninterrupted one. Lightning calls
+    ``set_epoch`` at the start of every epoch; ``start`` skips the first indices (mid-epoch resume)."""
+
+    def __init__(self, num_samples: int, seed: int = 0):
+        self.num_samples, self.seed, self.epoch, self.start = num_samples, seed, 0, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return iter(torch.randperm(self.num_samples, generator=gen)[self.start :].tolist())
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+class ResumableDataLoader(DataLoader):
+    """A training loader that Lightning can resume mid-epoch.
+
+    Lightning stores ``state_dict()`` of stateful loaders in its checkpoints and calls
+    ``load_state_dict`` on resume; the next iteration of the same epoch then starts after the
+    batches already consumed (the sampler skips their indices, no data is loaded for them).
+    The sampler must have ``epoch`` and ``start`` attributes (``SeededShuffleSampler``, PA&DA's).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._consumed, self._resume_at = 0, None
+
+    def __iter__(self):
+        sampler = self.sampler
+        skip = 0
+        if self._resume_at is not None and self._resume_at["epoch"] == sampler.epoch:
+            skip = self._resume_at["batches"]
+        self._resume_at = None
+        sampler.start, self._consumed = skip * self.batch_size, skip
+        try:
+            for batch in super().__iter__():
+                self._consumed += 1
+                yield batch
+        finally:
+            sampler.start = 0
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": int(self.sampler.epoch), "batches": self._consumed}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self._resume_at = {"epoch": int(state["epoch"]), "batches": int(state["batches"])}
+
+
+def resize_to(x: torch.Tensor, resolution: int) -> torch.Tensor:
+    """Resize a batch of images to ``resolution`` (no-op when it already has that size)."""
+    if x.shape[-1] == resolution and x.shape[-2] == resolution:
+        return x
+    return F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=True)
+
+
+class SupernetDataModule(pl.LightningDataModule):
+    """Subclasses set ``train_set``, ``val_set``, ``test_set`` (and ``calib_set`` if the
+    calibration images need other transforms than training) in ``setup``."""
+
+    num_classes: int
+    in_chans: int
+
+    def __init__(self, batch_size: int = 64, eval_batch_size: int | None = None, num_workers: int = 0,
+                 seed: int = 0, pin_memory: bool = False):
+        super().__init__()
+        if batch_size <= 0:
+            raise ValueError(f"data.batch_size must be a positive integer, got {batch_size}")
+        self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.pin_memory = pin_memory
+        self.train_set: Dataset | None = None
+        self.val_set: Dataset | None = None
+        self.test_set: Dataset | None = None
+        self.train_sampler: Sampler[int] | None = None  # replaced by the PA&DA data sampler when configured
+
+    def _loader(self, dataset: Dataset, batch_size: int, sampler=None, drop_last=False,
+                loader_cls: type[DataLoader] = DataLoader) -> DataLoader:
+        return loader_cls(
+            dataset, batch_size=batch_size, sampler=sampler, drop_last=drop_last, num_workers=self.num_workers,
+            pin_memory=self.pin_memory, persistent_workers=self.num_workers > 0,
+        )
+
+    def _check(self, dataset: Dataset | None, split: str) -> Dataset:
+        if dataset is None:
+            raise RuntimeError(f"{type(self).__name__}: call setup() before asking for the {split} data")
+        if len(dataset) == 0:  # type: ignore[arg-type]
+            raise ValueError(f"{type(self).__name__}: the {split} split is empty")
+        return dataset
+
+    def train_dataloader(self) -> DataLoader:
+        train = self._check(self.train_set, "train")
+        sampler = self.train_sampler or SeededShuffleSampler(len(train), self.seed)  # type: ignore[arg-type]
+        return self._loader(train, self.batch_size, sampler, drop_last=len(train) >= self.batch_size,
+                            loader_cls=ResumableDataLoader)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self._check(self.val_set, "validation"), self.eval_batch_size)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self._check(self.test_set, "test"), self.eval_batch_size)
+
+    def calibration_dataloader(self) -> DataLoader:
+        """Training images in a fixed (seeded) order, for BN recalibration."""
+        train = self._check(getattr(self, "calib_set", None) or self.train_set, "train")
+        return self._loader(train, self.batch_size, SeededShuffleSampler(len(train), self.seed + 7919))

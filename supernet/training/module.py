@@ -1,0 +1,268 @@
+"""``SupernetModule``: one sandwich step per batch (manual optimisation), child validation.
+
+Step (BigNAS): zero grads; for each child of the arch sampler: set the arch, resize the batch to
+its resolution, forward, loss (teacher: label-smoothed CE with dropout/drop-path on; others:
+distillation from the teacher's detached logits), backward — gradients accumulate (summed by
+default, as the reference code does). Then clip, one optimizer step, one LR-schedule step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch import nn
+from torchmetrics import MeanMetric, MetricCollection
+from torchmetrics.classification import MulticlassAccuracy
+
+from supernet.child.calibration import calibrate_bn, load_bn_state
+from supernet.data.base import resize_to
+from supernet.losses import LabelSmoothingCE
+from supernet.models import build
+from supernet.sampling import ArchSampler, Child, SandwichSampler
+from supernet.space import Arch, SearchSpace
+from supernet.training.schedules import lr_factor
+
+CHECKPOINT_KEY = "supernet"  # plain-typed description of the supernet inside Lightning checkpoints
+
+
+class DivergenceError(RuntimeError):
+    """A child produced a non-finite loss or gradient."""
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Weight decay on conv/linear weights only, never on BN parameters or biases (BigNAS)."""
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (decay if p.ndim > 1 else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+class SupernetModule(pl.LightningModule):
+    def __init__(
+        self,
+        space: SearchSpace,
+        num_classes: int,
+        in_chans: int,
+        *,
+        model_kwargs: Mapping[str, Any] | None = None,
+        sampler: Callable[..., ArchSampler] | None = None,
+        distill: nn.Module | None = None,
+        label_smoothing: float = 0.1,
+        optimizer: Callable[..., torch.optim.Optimizer] | None = None,
+        weight_decay: float = 1e-5,
+        schedule: Mapping[str, Any] | None = None,
+        grad_clip: Mapping[str, Any] | None = None,
+        accumulate: str = "sum",
+        val_children: Mapping[str, str] | None = None,
+        calib_batches: int = 8,
+        seed: int = 0,
+        on_nonfinite: str = "stop",
+    ):
+        super().__init__()
+        self.automatic_optimization = False
+        if accumulate not in ("sum", "mean"):
+            raise ValueError(f"model.accumulate must be 'sum' or 'mean', got {accumulate!r}")
+        if on_nonfinite not in ("stop", "skip"):
+            raise ValueError(f"model.on_nonfinite must be 'stop' or 'skip', got {on_nonfinite!r}")
+        self.space, self.num_classes, self.in_chans = space, num_classes, in_chans
+        self.model_kwargs = dict(model_kwargs or {})
+        self.supernet = build(space, num_classes, in_chans, **self.model_kwargs)
+        self.sampler = (sampler or SandwichSampler)(space=space, seed=seed)
+        self.criterion = LabelSmoothingCE(label_smoothing)
+        self.distill = distill
+        self.optimizer_factory = optimizer or (lambda params: torch.optim.SGD(params, lr=0.1, momentum=0.9, nesterov=True))
+        self.weight_decay = weight_decay
+        self.schedule = dict(schedule or {"name": "cosine"})
+        self.grad_clip = dict(grad_clip or {})
+        self.accumulate, self.seed, self.on_nonfinite = accumulate, seed, on_nonfinite
+        self.calib_batches = calib_batches
+        specs = dict(val_children or {"max": "max", "min": "min"})
+        self.val_children: dict[str, Arch] = {name: space.resolve(spec) for name, spec in specs.items()}
+        metrics = lambda: MetricCollection({"acc": MulticlassAccuracy(num_classes, average="micro")})  # noqa: E731
+        self.val_metrics = nn.ModuleDict({n: metrics() for n in self.val_children})
+        self.test_metrics = nn.ModuleDict({n: metrics() for n in self.val_children})
+        self.val_losses = nn.ModuleDict({n: MeanMetric() for n in self.val_children})
+        self.test_losses = nn.ModuleDict({n: MeanMetric() for n in self.val_children})
+        self._schedule_fn: Callable[[int], float] | None = None
+        self._bn_states: dict[str, dict[str, torch.Tensor]] = {}
+        self.results: dict[str, dict[str, float]] = {n: {} for n in self.val_children}
+        self.last_children: list[Child] = []
+        self.after_child_backward: list[Callable[[Child, "SupernetModule"], None]] = []
+
+    # -- optimisation ---------------------------------------------------------------------------
+    def configure_optimizers(self):
+        optimizer = self.optimizer_factory(param_groups(self.supernet, self.weight_decay))
+        # The schedule's length is known only once the data is set up (``on_train_start``); asking
+        # ``trainer.estimated_stepping_batches`` here would set the train loader up before a
+        # checkpoint's loader state is restored and break exact mid-epoch resume.
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def _lr_factor(self, step: int) -> float:
+        return 1.0 if self._schedule_fn is None else self._schedule_fn(step)
+
+    def on_train_start(self) -> None:
+        trainer = self.trainer
+        per_epoch = int(trainer.num_training_batches)
+        total = per_epoch * max(int(trainer.max_epochs or 1), 1)
+        if trainer.max_steps and trainer.max_steps > 0:
+            total = min(total, trainer.max_steps)
+        sched = dict(self.schedule)
+        warmup_epochs = float(sched.pop("warmup_epochs", 0.0))
+        self._schedule_fn = lr_factor(
+            sched.pop("name", "cosine"), total, warmup_steps=int(warmup_epochs * per_epoch),
+            steps_per_epoch=per_epoch, **sched,
+        )
+        scheduler = self.lr_schedulers()
+        for group, base in zip(self.optimizers().optimizer.param_groups, scheduler.base_lrs):
+            group["lr"] = base * self._schedule_fn(scheduler.last_epoch)
+
+    def _no_sync(self, last: bool):
+        """Gradient synchronisation only on the last backward of a step (DDP ``no_sync``)."""
+        model = getattr(self.trainer.strategy, "model", None) if self._trainer is not None else None
+        if not last and isinstance(model, torch.nn.parallel.DistributedDataParallel):
+            return model.no_sync()
+        return contextlib.nullcontext()
+
+    def _child_loss(self, child: Child, logits: torch.Tensor, y: torch.Tensor,
+                    teacher_logits: torch.Tensor | None, weights: torch.Tensor | None) -> torch.Tensor:
+        if child.role == "teacher" or teacher_logits is None or self.distill is None:
+            per_sample = self.criterion(logits, y)
+        else:
+            per_sample = self.distill(logits, teacher_logits)
+        return per_sample.mean() if weights is None else (per_sample * weights).sum() / weights.sum()
+
+    def training_step(self, batch, batch_idx: int):
+        x, y = batch[0], batch[1]
+        weights = batch[3] if len(batch) > 3 else None
+        step = self.global_step
+        # Dropout / drop-path masks from (seed, step): a resumed run draws the same masks.
+        torch.manual_seed(self.seed * 1_000_003 + step)
+        children = self.sampler.children(step, self.current_epoch, int(self.trainer.max_epochs or 1))
+        self.last_children = children
+        opt = self.optimizers()
+        opt.zero_grad(set_to_none=True)
+        scale = 1.0 if self.accumulate == "sum" else 1.0 / len(children)
+        teacher_logits = None
+        losses = {}
+        for i, child in enumerate(children):
+            self.supernet.set_arch(child.arch)
+            with self._no_sync(last=i == len(children) - 1), self.supernet.regularization(child.role == "teacher"):
+                logits = self.supernet(resize_to(x, child.arch.resolution))
+                loss = self._child_loss(child, logits, y, teacher_logits, weights)
+                if not torch.isfinite(loss):
+                    return self._nonfinite(f"loss of child {child.name} ({child.arch})", step, opt)
+                if child.grad_scale != 0.0:
+                    self.manual_backward(loss * (scale * child.grad_scale))
+            if child.role == "teacher":
+                teacher_logits = logits.detach()
+            losses[child.name] = loss.detach()
+            for hook in self.after_child_backward:
+                hook(child, self)
+        if not all(torch.isfinite(p.grad).all() for p in self.supernet.parameters() if p.grad is not None):
+            return self._nonfinite("gradient", step, opt)
+        clip = self.grad_clip
+        if clip.get("value"):
+            self.clip_gradients(opt, gradient_clip_val=clip["value"], gradient_clip_algorithm=clip.get("algorithm", "value"))
+        opt.step()
+        self.lr_schedulers().step()
+        for name, value in losses.items():
+            self.log(f"train/{name}/loss", value, on_step=True, on_epoch=False, prog_bar=name == "max")
+        self.log("train/lr", opt.param_groups[0]["lr"], on_step=True, on_epoch=False)
+        return None
+
+    def _nonfinite(self, what: str, step: int, opt) -> None:
+        message = f"non-finite {what} at step {step}"
+        opt.zero_grad(set_to_none=True)
+        if self.on_nonfinite == "stop":
+            raise DivergenceError(
+                f"{message}; the optimizer step was not applied. Lower the learning rate "
+                "(model.optimizer.lr) or enable clipping (model.grad_clip.value)"
+            )
+        self.print(f"warning: {message}; step skipped (model.on_nonfinite=skip)")
+        self.lr_schedulers().step()
+        return None
+
+    # -- validation / test: fixed children, BN recalibrated ---------------------------------------
+    def _calibrate_children(self) -> None:
+        dm = self.trainer.datamodule
+        loader = dm.calibration_dataloader()
+        self._bn_states = {
+            name: calibrate_bn(self.supernet, loader, self.calib_batches, arch=arch)
+            for name, arch in self.val_children.items()
+        }
+
+    def on_validation_epoch_start(self) -> None:
+        self._calibrate_children()
+
+    def on_test_epoch_start(self) -> None:
+        self._calibrate_children()
+
+    def _eval_step(self, batch, metrics: nn.ModuleDict, losses: nn.ModuleDict) -> None:
+        x, y = batch[0], batch[1]
+        for name, arch in self.val_children.items():
+            load_bn_state(self.supernet, self._bn_states[name])
+            self.supernet.set_arch(arch)
+            logits = self.supernet(resize_to(x, arch.resolution))
+            metrics[name].update(logits, y)
+            losses[name].update(nn.functional.cross_entropy(logits, y), weight=y.numel())
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._eval_step(batch, self.val_metrics, self.val_losses)
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._eval_step(batch, self.test_metrics, self.test_losses)
+
+    def _eval_epoch_end(self, split: str, metrics: nn.ModuleDict, losses: nn.ModuleDict) -> None:
+        for name in self.val_children:
+            acc = metrics[name].compute()["acc"]
+            loss = losses[name].compute()
+            self.log(f"{split}/{name}/acc", acc, prog_bar=name in ("max", "min"), sync_dist=False)
+            self.log(f"{split}/{name}/loss", loss, sync_dist=False)
+            self.results[name][f"{split}_acc"] = float(acc)
+            metrics[name].reset()
+            losses[name].reset()
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_epoch_end("val", self.val_metrics, self.val_losses)
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_epoch_end("test", self.test_metrics, self.test_losses)
+
+    # -- checkpoints ---------------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[CHECKPOINT_KEY] = {
+            "space": self.space.to_dict(),
+            "num_classes": self.num_classes,
+            "in_chans": self.in_chans,
+            "model_kwargs": self.model_kwargs,
+            "val_children": {n: str(a) for n, a in self.val_children.items()},
+            "sampler": self.sampler.state_dict(),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        meta = checkpoint.get(CHECKPOINT_KEY)
+        if meta is None:
+            raise ValueError("this checkpoint was not written by supernet (no 'supernet' entry)")
+        if SearchSpace.from_dict(meta["space"]) != self.space:
+            raise ValueError(
+                f"checkpoint space {meta['space'].get('name')!r} differs from the configured space "
+                f"{self.space.name!r}; resume with the same space= as the run that wrote it"
+            )
+        self.sampler.load_state_dict(meta["sampler"])
+
+    def summary_rows(self) -> list[dict[str, Any]]:
+        """Rows of the final table: arch, multiply-adds, params, val/test accuracy per child."""
+        rows = []
+        for name, arch in self.val_children.items():
+            c = self.supernet.complexity(arch)
+            rows.append({"child": name, "arch": str(arch), "mmacs": c.macs / 1e6, "params_m": c.params / 1e6,
+                         "val_acc": self.results[name].get("val_acc", math.nan),
+                         "test_acc": self.results[name].get("test_acc", math.nan)})
+        return rows

@@ -1,0 +1,74 @@
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+
+from helpers import compose_config, train
+from supernet.cli.common import CONFIG_PATH, plain
+
+EXPERIMENTS = sorted(p.stem for p in (Path(CONFIG_PATH) / "experiment").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_composes(experiment, tmp_path):
+    cfg = compose_config("train", [f"experiment={experiment}"], tmp_path)
+    from supernet.space import SearchSpace
+
+    space = SearchSpace.from_dict(plain(cfg.space))
+    for spec in cfg.validation.children.values():
+        space.resolve(spec)
+    assert cfg.trainer.max_epochs > 0 and cfg.data._target_.startswith("supernet.data.")
+
+
+def test_fast_end_to_end_run(tmp_path):
+    result = train(tmp_path, [])
+    rows = {r["child"]: r for r in result["rows"]}
+    assert set(rows) == {"max", "min", "mid", "rand1"}
+    assert all(0.0 <= r["val_acc"] <= 1.0 and 0.0 <= r["test_acc"] <= 1.0 for r in rows.values())
+    assert rows["max"]["mmacs"] > rows["min"]["mmacs"]
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+    header = next(csv.reader(open(tmp_path / "logs" / "metrics.csv")))
+    assert {"val/max/acc", "val/min/loss", "train/max/loss", "train/min/loss"} <= set(header)
+    ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["supernet"]["space"]["name"] == "tiny"
+    assert ckpt["supernet"]["sampler"]["seed"] == 0
+
+
+def _periodic(every: int):
+    return [
+        "+callbacks.recorder._target_=helpers.ChildRecorder",
+        "callbacks.periodic_checkpoint={_target_: lightning.pytorch.callbacks.ModelCheckpoint, "
+        f"every_n_train_steps: {every}, save_top_k: -1, filename: 'step{{step}}', auto_insert_metric_name: false, dirpath: ${{hydra:runtime.output_dir}}/steps}}",
+    ]
+
+
+def _weights(result):
+    return {k: v.detach().clone() for k, v in result["module"].supernet.state_dict().items()}
+
+
+def test_exact_resume_mid_epoch(tmp_path):
+    """Contract 3: resuming from a mid-epoch checkpoint reaches the weights and children of an
+    uninterrupted run (CPU, deterministic)."""
+    common = ["trainer.max_epochs=3", "trainer.limit_train_batches=4", "trainer.deterministic=true",
+              "test_after_fit=false", "model.schedule.warmup_epochs=1", *_periodic(5)]
+    full = train(tmp_path / "full", common)
+    ckpt = tmp_path / "full" / "steps" / "step5.ckpt"  # after 5 of 12 steps: mid-way through epoch 2
+    assert ckpt.is_file()
+    resumed = train(tmp_path / "resumed", [*common, f"ckpt_path={ckpt}"])
+    a, b = _weights(full), _weights(resumed)
+    assert a.keys() == b.keys()
+    worst = max((a[k].float() - b[k].float()).abs().max().item() for k in a)
+    assert worst <= 1e-6, worst
+    rec_full = next(c for c in full["trainer"].callbacks if type(c).__name__ == "ChildRecorder")
+    rec_res = next(c for c in resumed["trainer"].callbacks if type(c).__name__ == "ChildRecorder")
+    assert sorted(rec_res.steps) == list(range(5, 12))
+    assert {s: rec_full.steps[s] for s in rec_res.steps} == rec_res.steps
+    assert full["module"].global_step == resumed["module"].global_step == 12
+
+
+def test_resume_refuses_checkpoint_of_another_space(tmp_path):
+    train(tmp_path / "a", [])
+    with pytest.raises(ValueError, match="differs from the configured space"):
+        train(tmp_path / "b", ["space=mobilenet_cifar", f"ckpt_path={tmp_path / 'a' / 'checkpoints' / 'last.ckpt'}",
+                               "data=synthetic", "data.image_size=32"])
