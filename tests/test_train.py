@@ -72,3 +72,26 @@ def test_resume_refuses_checkpoint_of_another_space(tmp_path):
     with pytest.raises(ValueError, match="differs from the configured space"):
         train(tmp_path / "b", ["space=mobilenet_cifar", f"ckpt_path={tmp_path / 'a' / 'checkpoints' / 'last.ckpt'}",
                                "data=synthetic", "data.image_size=32"])
+
+
+def test_pada_state_round_trips_through_checkpoint(tmp_path):
+    result = train(tmp_path / "a", ["experiment=pada_digits", "trainer.max_epochs=2", "test_after_fit=false"])
+    module = result["module"]
+    ckpt = torch.load(tmp_path / "a" / "checkpoints" / "last.ckpt", weights_only=True)
+    meta = ckpt["supernet"]
+    assert meta["sampler"]["probs"] == module.sampler.probs
+    assert meta["sampler"]["updates"] == 2
+    assert torch.equal(meta["data_sampler"]["probs"], result["trainer"].datamodule.train_sampler.probs)
+    assert not torch.allclose(meta["data_sampler"]["probs"], torch.full_like(meta["data_sampler"]["probs"], meta["data_sampler"]["probs"].mean()))
+    header = next(csv.reader(open(tmp_path / "a" / "logs" / "metrics.csv")))
+    assert "pada/stages[1].width/entropy" in header and "pada/data/entropy" in header
+    # resuming restores both distributions
+    resumed = train(tmp_path / "b", ["experiment=pada_digits", "trainer.max_epochs=3", "test_after_fit=false",
+                                     f"ckpt_path={tmp_path / 'a' / 'checkpoints' / 'last.ckpt'}"])
+    assert resumed["module"].sampler._updates == 3
+
+
+@pytest.mark.parametrize("overrides", [["sampler=attentive"], ["experiment=delayed_shrinking_digits"], ["distill=alpha_divergence"], ["sampler=uniform", "distill=none"]])
+def test_other_recipes_run(tmp_path, overrides):
+    result = train(tmp_path, [*overrides, "test_after_fit=false"])
+    assert all(0.0 <= r["val_acc"] <= 1.0 for r in result["rows"])

@@ -85,6 +85,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
+    if cfg.get("data_sampler"):
+        datamodule.train_sampler = instantiate(cfg.data_sampler)(num_samples=len(datamodule.train_set), seed=cfg.seed)
     module = build_module(cfg, datamodule.num_classes, datamodule.in_chans)
     trainer = build_trainer(cfg, output_dir)
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)

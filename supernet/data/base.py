@@ -7,12 +7,12 @@ input is resized inside the training step (``resize_to``), never by the model.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
+
+from supernet.sampling.data_sampler import UniformDataSampler
 
 
 class IndexedDataset(Dataset):
@@ -29,32 +29,13 @@ class IndexedDataset(Dataset):
         return x, y, index
 
 
-class SeededShuffleSampler(Sampler[int]):
-    """A new permutation each epoch from ``(seed, epoch)``, independent of the global RNG, so a
-    resumed run reads the data in the same order as an uninterrupted one. Lightning calls
-    ``set_epoch`` at the start of every epoch; ``start`` skips the first indices (mid-epoch resume)."""
-
-    def __init__(self, num_samples: int, seed: int = 0):
-        self.num_samples, self.seed, self.epoch, self.start = num_samples, seed, 0, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self) -> Iterator[int]:
-        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        return iter(torch.randperm(self.num_samples, generator=gen)[self.start :].tolist())
-
-    def __len__(self) -> int:
-        return self.num_samples
-
-
 class ResumableDataLoader(DataLoader):
     """A training loader that Lightning can resume mid-epoch.
 
     Lightning stores ``state_dict()`` of stateful loaders in its checkpoints and calls
     ``load_state_dict`` on resume; the next iteration of the same epoch then starts after the
     batches already consumed (the sampler skips their indices, no data is loaded for them).
-    The sampler must have ``epoch`` and ``start`` attributes (``SeededShuffleSampler``, PA&DA's).
+    The sampler must have ``epoch`` and ``start`` attributes (``supernet.sampling.ShardedSampler``).
     """
 
     def __init__(self, *args, **kwargs):
@@ -125,7 +106,7 @@ class SupernetDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         train = self._check(self.train_set, "train")
-        sampler = self.train_sampler or SeededShuffleSampler(len(train), self.seed)  # type: ignore[arg-type]
+        sampler = self.train_sampler or UniformDataSampler(len(train), self.seed)  # type: ignore[arg-type]
         return self._loader(train, self.batch_size, sampler, drop_last=len(train) >= self.batch_size,
                             loader_cls=ResumableDataLoader)
 
@@ -138,4 +119,4 @@ class SupernetDataModule(pl.LightningDataModule):
     def calibration_dataloader(self) -> DataLoader:
         """Training images in a fixed (seeded) order, for BN recalibration."""
         train = self._check(getattr(self, "calib_set", None) or self.train_set, "train")
-        return self._loader(train, self.batch_size, SeededShuffleSampler(len(train), self.seed + 7919))
+        return self._loader(train, self.batch_size, UniformDataSampler(len(train), self.seed + 7919))

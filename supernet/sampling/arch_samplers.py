@@ -8,8 +8,11 @@ Samplers that learn (PA&DA, attentive) keep their state in ``state_dict`` (plain
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from torch import nn
 
 from supernet.space import Arch, SearchSpace
 
@@ -17,12 +20,28 @@ from supernet.space import Arch, SearchSpace
 @dataclass(frozen=True)
 class Child:
     """One child of a step. ``role='teacher'`` learns from labels with dropout/drop-path on and
-    provides the soft targets; ``'student'`` learns from the teacher (or labels when there is none)."""
+    provides the soft targets; ``'student'`` learns from the teacher (or labels when there is none).
+    ``grad_scale`` multiplies its loss (delayed shrinking ramps it)."""
 
     arch: Arch
     role: str
     name: str
     grad_scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """What a sampler may use to choose the children of one step.
+
+    ``scorer`` (when given) returns the loss of each arch on the current batch without gradients,
+    identical on every rank (averaged across ranks): the attentive sampler ranks candidates by it.
+    """
+
+    step: int
+    epoch: int = 0
+    max_epochs: int = 1
+    progress: float = 0.0  # fraction of the training done, in [0, 1]
+    scorer: Callable[[Sequence[Arch]], list[float]] | None = None
 
 
 def step_generator(seed: int, step: int, stream: str = "arch") -> random.Random:
@@ -31,17 +50,37 @@ def step_generator(seed: int, step: int, stream: str = "arch") -> random.Random:
 
 
 class ArchSampler:
-    """Base class: ``children(step)`` lists the children of one step."""
+    """Base class: ``children(info)`` lists the children of one step.
+
+    The training module also calls ``attach(model)`` once, ``begin_child``/``end_child`` around each
+    child's backward, and ``on_epoch_end`` — no-ops here, used by samplers that learn.
+    """
 
     def __init__(self, space: SearchSpace, seed: int = 0):
         self.space, self.seed = space, seed
 
-    def children(self, step: int, epoch: int = 0, max_epochs: int = 1) -> list[Child]:
+    def children(self, info: StepInfo) -> list[Child]:
         raise NotImplementedError
 
     def draw(self, generator: random.Random) -> Arch:
         """One random child (uniform over each dimension; PA&DA overrides this)."""
         return self.space.sample(generator)
+
+    def attach(self, model: nn.Module) -> None:
+        pass
+
+    def begin_child(self, child: Child) -> None:
+        pass
+
+    def end_child(self, child: Child) -> None:
+        pass
+
+    def on_step_end(self, info: StepInfo) -> None:
+        pass
+
+    def on_epoch_end(self, epoch: int, max_epochs: int) -> dict[str, float]:
+        """Update learned state; returns scalars to log."""
+        return {}
 
     def state_dict(self) -> dict[str, Any]:
         return {"seed": self.seed}
@@ -53,28 +92,58 @@ class ArchSampler:
 class UniformSampler(ArchSampler):
     """One uniformly random child per step, trained on labels (single-path one-shot training)."""
 
-    def children(self, step: int, epoch: int = 0, max_epochs: int = 1) -> list[Child]:
-        return [Child(self.draw(step_generator(self.seed, step)), "student", "random0")]
+    def children(self, info: StepInfo) -> list[Child]:
+        return [Child(self.draw(step_generator(self.seed, info.step)), "student", "random0")]
+
+
+class DelayedShrinking:
+    """DεpS (ECCV 2024): train only the largest child until ``start`` (fraction of training), then
+    sandwich training with the other children's gradients scaled by a factor ramped linearly from
+    0 to ``multiplier`` over ``warmup`` (fraction of training)."""
+
+    def __init__(self, start: float = 0.5, warmup: float = 0.05, multiplier: float = 1.0):
+        if not (0.0 <= start < 1.0 and warmup >= 0.0 and multiplier > 0.0):
+            raise ValueError(
+                f"delayed shrinking needs 0 <= start < 1, warmup >= 0 and multiplier > 0; got "
+                f"start={start}, warmup={warmup}, multiplier={multiplier}"
+            )
+        self.start, self.warmup, self.multiplier = start, warmup, multiplier
+
+    def scale(self, progress: float) -> float:
+        """Gradient scale of the non-max children; 0 means: train the max child only."""
+        if progress < self.start:
+            return 0.0
+        if self.warmup == 0.0:
+            return self.multiplier
+        return self.multiplier * min(1.0, (progress - self.start) / self.warmup)
 
 
 class SandwichSampler(ArchSampler):
-    """BigNAS sandwich rule: the largest child (teacher), ``num_random`` random children, the smallest."""
+    """BigNAS sandwich rule: the largest child (teacher), ``num_random`` random children, the smallest.
 
-    def __init__(self, space: SearchSpace, seed: int = 0, num_random: int = 2):
+    ``shrinking`` (a ``DelayedShrinking`` or its keyword dict) trains only the largest child early on.
+    """
+
+    def __init__(self, space: SearchSpace, seed: int = 0, num_random: int = 2,
+                 shrinking: DelayedShrinking | Mapping | None = None):
         super().__init__(space, seed)
         if num_random < 0:
             raise ValueError(f"sampler.num_random must be >= 0, got {num_random}")
         self.num_random = num_random
+        self.shrinking = DelayedShrinking(**shrinking) if isinstance(shrinking, Mapping) else shrinking
         self._max, self._min = space.max(), space.min()
 
-    def random_children(self, generator: random.Random, step: int) -> list[Arch]:
+    def random_children(self, generator: random.Random, info: StepInfo) -> list[Arch]:
         return [self.draw(generator) for _ in range(self.num_random)]
 
-    def children(self, step: int, epoch: int = 0, max_epochs: int = 1) -> list[Child]:
-        gen = step_generator(self.seed, step)
-        randoms = self.random_children(gen, step)
+    def children(self, info: StepInfo) -> list[Child]:
+        scale = 1.0 if self.shrinking is None else self.shrinking.scale(info.progress)
+        teacher = Child(self._max, "teacher", "max")
+        if scale == 0.0:
+            return [teacher]
+        randoms = self.random_children(step_generator(self.seed, info.step), info)
         return [
-            Child(self._max, "teacher", "max"),
-            *(Child(a, "student", f"random{i}") for i, a in enumerate(randoms)),
-            Child(self._min, "student", "min"),
+            teacher,
+            *(Child(a, "student", f"random{i}", scale) for i, a in enumerate(randoms)),
+            Child(self._min, "student", "min", scale),
         ]

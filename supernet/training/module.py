@@ -23,7 +23,7 @@ from supernet.child.calibration import calibrate_bn, load_bn_state
 from supernet.data.base import resize_to
 from supernet.losses import LabelSmoothingCE
 from supernet.models import build
-from supernet.sampling import ArchSampler, Child, SandwichSampler
+from supernet.sampling import ArchSampler, Child, PadaDataSampler, SandwichSampler, StepInfo, sample_scores
 from supernet.space import Arch, SearchSpace
 from supernet.training.schedules import lr_factor
 
@@ -90,10 +90,11 @@ class SupernetModule(pl.LightningModule):
         self.val_losses = nn.ModuleDict({n: MeanMetric() for n in self.val_children})
         self.test_losses = nn.ModuleDict({n: MeanMetric() for n in self.val_children})
         self._schedule_fn: Callable[[int], float] | None = None
+        self._schedule_total = 0
         self._bn_states: dict[str, dict[str, torch.Tensor]] = {}
         self.results: dict[str, dict[str, float]] = {n: {} for n in self.val_children}
         self.last_children: list[Child] = []
-        self.after_child_backward: list[Callable[[Child, "SupernetModule"], None]] = []
+        self.sampler.attach(self.supernet)
 
     # -- optimisation ---------------------------------------------------------------------------
     def configure_optimizers(self):
@@ -107,12 +108,13 @@ class SupernetModule(pl.LightningModule):
     def _lr_factor(self, step: int) -> float:
         return 1.0 if self._schedule_fn is None else self._schedule_fn(step)
 
-    def on_train_start(self) -> None:
+    def _configure_schedule(self) -> None:
         trainer = self.trainer
         per_epoch = int(trainer.num_training_batches)
         total = per_epoch * max(int(trainer.max_epochs or 1), 1)
         if trainer.max_steps and trainer.max_steps > 0:
             total = min(total, trainer.max_steps)
+        self._schedule_total = total
         sched = dict(self.schedule)
         warmup_epochs = float(sched.pop("warmup_epochs", 0.0))
         self._schedule_fn = lr_factor(
@@ -138,33 +140,66 @@ class SupernetModule(pl.LightningModule):
             per_sample = self.distill(logits, teacher_logits)
         return per_sample.mean() if weights is None else (per_sample * weights).sum() / weights.sum()
 
+    @property
+    def data_sampler(self) -> PadaDataSampler | None:
+        """The PA&DA data sampler of the datamodule, when training uses one."""
+        dm = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        sampler = getattr(dm, "train_sampler", None)
+        return sampler if isinstance(sampler, PadaDataSampler) else None
+
+    def _progress(self) -> float:
+        total = self._schedule_total or 1
+        return min(self.global_step / total, 1.0)
+
+    def _scorer(self, x: torch.Tensor, y: torch.Tensor):
+        """Loss of each arch on this batch, no gradients, averaged across ranks (attentive sampler)."""
+
+        @torch.no_grad()
+        def score(archs):
+            losses = []
+            for arch in archs:
+                self.supernet.set_arch(arch)
+                logits = self.supernet(resize_to(x, arch.resolution))
+                losses.append(nn.functional.cross_entropy(logits, y))
+            stacked = torch.stack(losses)
+            if self.trainer.world_size > 1:
+                stacked = self.trainer.strategy.reduce(stacked, reduce_op="mean")
+            return stacked.tolist()
+
+        return score
+
     def training_step(self, batch, batch_idx: int):
-        x, y = batch[0], batch[1]
-        weights = batch[3] if len(batch) > 3 else None
+        x, y, indices = batch[0], batch[1], batch[2]
+        data_sampler = self.data_sampler
+        weights = data_sampler.weights(indices) if data_sampler is not None else None
         step = self.global_step
         # Dropout / drop-path masks from (seed, step): a resumed run draws the same masks.
         torch.manual_seed(self.seed * 1_000_003 + step)
-        children = self.sampler.children(step, self.current_epoch, int(self.trainer.max_epochs or 1))
+        info = StepInfo(step, self.current_epoch, int(self.trainer.max_epochs or 1), self._progress(),
+                        self._scorer(x, y))
+        children = self.sampler.children(info)
         self.last_children = children
         opt = self.optimizers()
         opt.zero_grad(set_to_none=True)
         scale = 1.0 if self.accumulate == "sum" else 1.0 / len(children)
         teacher_logits = None
-        losses = {}
+        losses, scores = {}, []
         for i, child in enumerate(children):
             self.supernet.set_arch(child.arch)
+            self.sampler.begin_child(child)
             with self._no_sync(last=i == len(children) - 1), self.supernet.regularization(child.role == "teacher"):
                 logits = self.supernet(resize_to(x, child.arch.resolution))
                 loss = self._child_loss(child, logits, y, teacher_logits, weights)
                 if not torch.isfinite(loss):
                     return self._nonfinite(f"loss of child {child.name} ({child.arch})", step, opt)
-                if child.grad_scale != 0.0:
-                    self.manual_backward(loss * (scale * child.grad_scale))
+                self.manual_backward(loss * (scale * child.grad_scale))
+            self.sampler.end_child(child)
+            distilled = child.role != "teacher" and teacher_logits is not None and self.distill is not None
+            if data_sampler is not None:
+                scores.append(sample_scores(logits, y, teacher_logits if distilled else None))
             if child.role == "teacher":
                 teacher_logits = logits.detach()
             losses[child.name] = loss.detach()
-            for hook in self.after_child_backward:
-                hook(child, self)
         if not all(torch.isfinite(p.grad).all() for p in self.supernet.parameters() if p.grad is not None):
             return self._nonfinite("gradient", step, opt)
         clip = self.grad_clip
@@ -172,10 +207,25 @@ class SupernetModule(pl.LightningModule):
             self.clip_gradients(opt, gradient_clip_val=clip["value"], gradient_clip_algorithm=clip.get("algorithm", "value"))
         opt.step()
         self.lr_schedulers().step()
+        if data_sampler is not None:
+            data_sampler.update_scores(indices, torch.stack(scores).mean(0))
+        self.sampler.on_step_end(info)
         for name, value in losses.items():
             self.log(f"train/{name}/loss", value, on_step=True, on_epoch=False, prog_bar=name == "max")
         self.log("train/lr", opt.param_groups[0]["lr"], on_step=True, on_epoch=False)
         return None
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        # Epoch-end updates of the samplers happen after the last batch, before validation and the
+        # epoch's checkpoint, so a resumed run sees exactly the state an uninterrupted run had.
+        if batch_idx + 1 != self.trainer.num_training_batches:
+            return
+        epoch, max_epochs = self.current_epoch, int(self.trainer.max_epochs or 1)
+        logs = dict(self.sampler.on_epoch_end(epoch, max_epochs))
+        if self.data_sampler is not None:
+            logs.update(self.data_sampler.on_epoch_end(epoch, max_epochs))
+        if logs:
+            self.log_dict(logs, on_step=False, on_epoch=True)
 
     def _nonfinite(self, what: str, step: int, opt) -> None:
         message = f"non-finite {what} at step {step}"
@@ -245,6 +295,8 @@ class SupernetModule(pl.LightningModule):
             "val_children": {n: str(a) for n, a in self.val_children.items()},
             "sampler": self.sampler.state_dict(),
         }
+        if self.data_sampler is not None:
+            checkpoint[CHECKPOINT_KEY]["data_sampler"] = self.data_sampler.state_dict()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         meta = checkpoint.get(CHECKPOINT_KEY)
@@ -256,6 +308,11 @@ class SupernetModule(pl.LightningModule):
                 f"{self.space.name!r}; resume with the same space= as the run that wrote it"
             )
         self.sampler.load_state_dict(meta["sampler"])
+        if "data_sampler" in meta and self.data_sampler is not None:
+            self.data_sampler.load_state_dict(meta["data_sampler"])
+
+    def on_train_start(self) -> None:
+        self._configure_schedule()
 
     def summary_rows(self) -> list[dict[str, Any]]:
         """Rows of the final table: arch, multiply-adds, params, val/test accuracy per child."""

@@ -1,0 +1,151 @@
+"""Cost of one sandwich step relative to its children's separate forward+backward passes.
+
+time ratio   = median over steps of (time of one training step of SupernetModule, Lightning
+               loop, optimizer step included) / (sum of the same children's separate
+               set_arch + forward + loss + backward times)
+memory ratio = peak memory of training with the sandwich rule / peak memory of training the max
+               child alone. On CUDA: torch.cuda.max_memory_allocated. On CPU: peak RSS of a fresh
+               process, minus the peak RSS of a process that built the same model, optimizer and
+               data and ran one no-grad forward (so the ratio compares what training adds).
+
+    python benchmarks/step_cost.py --space mobilenet_cifar --batch 32 --steps 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine, markdown_table, median_time  # noqa: E402
+
+from supernet.data import SyntheticDataModule, resize_to  # noqa: E402
+from supernet.losses import KLDistillation  # noqa: E402
+from supernet.sampling import ArchSampler, Child, SandwichSampler  # noqa: E402
+from supernet.space import load_space  # noqa: E402
+from supernet.training import SupernetModule  # noqa: E402
+
+
+class MaxOnlySampler(ArchSampler):
+    def children(self, info):
+        return [Child(self.space.max(), "teacher", "max")]
+
+
+class StepTimer(pl.Callback):
+    def __init__(self):
+        self.times, self.children, self._start = [], [], 0.0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        self.times.append(time.perf_counter() - self._start)
+        self.children.append(list(pl_module.last_children))
+
+
+def make(space_name: str, batch: int, sampler, device: str):
+    space = load_space(space_name)
+    res = max(space.global_choices["resolution"])
+    dm = SyntheticDataModule(num_samples=batch * 64, image_size=res, batch_size=batch)
+    module = SupernetModule(space, dm.num_classes, dm.in_chans, sampler=sampler, distill=KLDistillation(),
+                            val_children={"max": "max"})
+    return space, dm, module
+
+
+def trainer(steps: int, device: str, callbacks=()):
+    return pl.Trainer(accelerator="gpu" if device == "cuda" else "cpu", devices=1, max_steps=steps,
+                      limit_val_batches=0, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                      enable_model_summary=False, callbacks=list(callbacks))
+
+
+def time_ratio(space_name: str, batch: int, steps: int, device: str) -> list[list[object]]:
+    space, dm, module = make(space_name, batch, SandwichSampler, device)
+    timer = StepTimer()
+    trainer(steps, device, [timer]).fit(module, datamodule=dm)
+    model = module.supernet.to(device).train()
+    x, y = next(iter(dm.train_dataloader()))[:2]
+    x, y = x.to(device), y.to(device)
+    teacher = torch.randn(batch, dm.num_classes, device=device)
+
+    def separate(child: Child):
+        def run():
+            model.set_arch(child.arch)
+            logits = model(resize_to(x, child.arch.resolution))
+            loss = module._child_loss(child, logits, y, teacher if child.role == "student" else None, None)
+            loss.backward()
+
+        return run
+
+    rows = []
+    for step in range(2, steps):  # the first steps include one-off allocations
+        sep = sum(median_time(separate(c), repeats=5, warmup=1) for c in timer.children[step])
+        rows.append(timer.times[step] / sep)
+    return [["time", f"{statistics.median(rows):.3f}", f"{min(rows):.3f}-{max(rows):.3f}", len(rows)]]
+
+
+def peak_memory(mode: str, space_name: str, batch: int, device: str) -> float:
+    """Peak memory (MiB) of one configuration; runs in this process (called via a subprocess)."""
+    sampler = {"sandwich": SandwichSampler, "max": MaxOnlySampler, "base": MaxOnlySampler}[mode]
+    space, dm, module = make(space_name, batch, sampler, device)
+    if mode == "base":
+        dm.setup()
+        module.supernet.to(device)
+        x = next(iter(dm.train_dataloader()))[0].to(device)
+        torch.optim.SGD(module.supernet.parameters(), lr=0.1)
+        with torch.no_grad():
+            module.supernet(x)
+    else:
+        if device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        trainer(3, device).fit(module, datamodule=dm)
+    if device == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def memory_ratio(space_name: str, batch: int, device: str) -> list[list[object]]:
+    peaks = {}
+    for mode in ("base", "max", "sandwich"):
+        out = subprocess.run(
+            [sys.executable, __file__, "--space", space_name, "--batch", str(batch), "--device", device,
+             "--memory-mode", mode], capture_output=True, text=True, check=True,
+        ).stdout
+        peaks[mode] = json.loads(out.strip().splitlines()[-1])["peak_mib"]
+    base = 0.0 if device == "cuda" else peaks["base"]
+    ratio = (peaks["sandwich"] - base) / (peaks["max"] - base)
+    return [["peak memory", f"{ratio:.3f}",
+             f"sandwich {peaks['sandwich']:.0f} MiB, max alone {peaks['max']:.0f} MiB, base {base:.0f} MiB", 3]]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--space", default="mobilenet_cifar")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--memory-mode", choices=["base", "max", "sandwich"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_mode:
+        print(json.dumps({"peak_mib": peak_memory(args.memory_mode, args.space, args.batch, args.device)}))
+        return
+    rows = time_ratio(args.space, args.batch, args.steps, args.device)
+    rows += memory_ratio(args.space, args.batch, args.device)
+    print(f"sandwich step cost, space={args.space}, batch={args.batch}, device={machine()}")
+    print(markdown_table(["measure", "ratio (median)", "range / detail", "n"], rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,189 @@
+"""PA&DA importance sampling of paths (CVPR 2023), adapted to elastic spaces.
+
+One categorical distribution per searchable dimension (resolution, stem, head, and width/depth/
+kernel/expand of every stage) draws the random children of the sandwich (max and min stay
+fixed). A value's importance is the gradient norm that the children which used it contributed to
+the weights of its stage (global dimensions: to the whole network), measured per child by hooks
+on the parameters (a hook sees the gradient of one backward pass before it is accumulated into
+``.grad``, so no copy of the gradients is needed).
+
+Normalisation: elastic values are nested slices of different sizes — a wider child activates
+more weights and its raw gradient norm grows with their number. The importance is therefore the
+root-mean-square gradient over the *active* (non-zero-gradient) weights of the stage,
+``||g_stage|| / sqrt(n_active)``; without it the distribution would drift toward the largest
+values only because they own more weights.
+
+Estimates: moving average with factor ``ema`` (0.5, as in the authors' code), reset when the
+distribution is updated. Update (every epoch as in the paper, or every ``update_every`` steps):
+``p = tau * G / sum(G) + (1 - tau) / K`` with ``tau`` following ``tau_schedule`` (linear: e/E),
+then ``p = max(p, floor)`` renormalised. Under ``torch.distributed`` the estimates are averaged
+across ranks before the update, so every rank keeps the same distribution.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from supernet.sampling.arch_samplers import Child, SandwichSampler, StepInfo
+from supernet.space import Arch, SearchSpace
+
+_STAGE = re.compile(r"(?:^|\.)stages\.(\d+)\.")
+
+
+def tau_at(schedule: str, epoch: int, max_epochs: int) -> float:
+    """Weight of the measured importance after ``epoch`` (0-based) of ``max_epochs``."""
+    if schedule == "linear":
+        return min(1.0, (epoch + 1) / max(max_epochs, 1))
+    if schedule == "constant":
+        return 1.0
+    raise ValueError(f"sampler.tau_schedule must be 'linear' or 'constant', got {schedule!r}")
+
+
+class PadaPathSampler(SandwichSampler):
+    def __init__(self, space: SearchSpace, seed: int = 0, num_random: int = 2, ema: float = 0.5,
+                 update_every: int | None = None, tau_schedule: str = "linear", floor: float = 0.0,
+                 shrinking=None):
+        super().__init__(space, seed, num_random, shrinking)
+        if not 0.0 <= ema < 1.0:
+            raise ValueError(f"sampler.ema must be in [0, 1), got {ema}")
+        if update_every is not None and update_every <= 0:
+            raise ValueError(f"sampler.update_every must be a positive number of steps or null, got {update_every}")
+        tau_at(tau_schedule, 0, 1)  # validates the name
+        self.ema, self.update_every, self.tau_schedule = ema, update_every, tau_schedule
+        self.dims = space.dimensions
+        if any(floor * len(d.choices) > 1.0 for d in self.dims) or floor < 0:
+            raise ValueError(f"sampler.floor={floor} is impossible: floor * number of choices must be <= 1")
+        self.floor = floor
+        self.probs = [[1.0 / len(d.choices)] * len(d.choices) for d in self.dims]
+        self._reset_estimates()
+        self._updates = 0
+        self._param_stage: dict[nn.Parameter, int] = {}
+        self._acc: torch.Tensor | None = None
+        self._recording = False
+
+    def _reset_estimates(self) -> None:
+        self.estimates = [[0.0] * len(d.choices) for d in self.dims]
+        self.seen = [[0] * len(d.choices) for d in self.dims]
+
+    # -- drawing ------------------------------------------------------------------------------
+    def draw(self, generator: random.Random) -> Arch:
+        values = {}
+        for dim, probs in zip(self.dims, self.probs):
+            values[dim] = generator.choices(dim.choices, weights=probs)[0]
+        return self.space.with_values(self.space.max(), values)
+
+    # -- measuring ----------------------------------------------------------------------------
+    def attach(self, model: nn.Module) -> None:
+        """Register gradient hooks; parameters under ``stages.<i>.`` belong to stage ``i``, the
+        rest (stem, head, classifier) to the whole-network bucket ``num_stages``."""
+        n = self.space.num_stages
+        for name, param in model.named_parameters():
+            match = _STAGE.search(name)
+            stage = int(match.group(1)) if match else n
+            self._param_stage[param] = stage
+            param.register_hook(self._hook(stage))
+        self._acc = torch.zeros(2, n + 1, dtype=torch.float64)
+
+    def _hook(self, stage: int):
+        def hook(grad: torch.Tensor) -> None:
+            if self._recording:
+                acc = self._acc
+                if acc.device != grad.device:
+                    self._acc = acc = acc.to(grad.device)
+                acc[0, stage] += grad.detach().double().square().sum()
+                acc[1, stage] += (grad != 0).sum()
+
+        return hook
+
+    def begin_child(self, child: Child) -> None:
+        self._recording = child.role == "student" and child.name.startswith("random") and self._acc is not None
+        if self._recording:
+            self._acc.zero_()
+
+    def end_child(self, child: Child) -> None:
+        if not self._recording:
+            return
+        self._recording = False
+        sq, count = self._acc.cpu().tolist()
+        n = self.space.num_stages
+        stage_rms = [math.sqrt(s / c) if c else 0.0 for s, c in zip(sq, count)]
+        total_rms = math.sqrt(sum(sq) / sum(count)) if sum(count) else 0.0
+        for k, dim in enumerate(self.dims):
+            importance = total_rms if dim.stage is None else stage_rms[dim.stage if dim.stage < n else n]
+            i = dim.choices.index(self.space.value(child.arch, dim))
+            old = self.estimates[k][i]
+            self.estimates[k][i] = importance if self.seen[k][i] == 0 else self.ema * old + (1 - self.ema) * importance
+            self.seen[k][i] += 1
+
+    # -- updating -----------------------------------------------------------------------------
+    def _synced_estimates(self) -> list[list[float]]:
+        if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+            return self.estimates
+        flat = torch.tensor([v for row in self.estimates for v in row], dtype=torch.float64)
+        seen = torch.tensor([float(s > 0) for row in self.seen for s in row], dtype=torch.float64)
+        backend_device = "cuda" if dist.get_backend() == "nccl" else "cpu"
+        both = torch.stack([flat * seen, seen]).to(backend_device)
+        dist.all_reduce(both)
+        mean = (both[0] / both[1].clamp(min=1)).cpu().tolist()
+        out, pos = [], 0
+        for row in self.estimates:
+            out.append(mean[pos : pos + len(row)])
+            pos += len(row)
+        return out
+
+    def update(self, tau: float) -> dict[str, float]:
+        estimates = self._synced_estimates()
+        for k, dim in enumerate(self.dims):
+            total = sum(estimates[k])
+            K = len(dim.choices)
+            measured = [g / total for g in estimates[k]] if total > 0 else [1.0 / K] * K
+            probs = [tau * m + (1 - tau) / K for m in measured]
+            if self.floor > 0:
+                probs = [max(p, self.floor) for p in probs]
+            s = sum(probs)
+            self.probs[k] = [p / s for p in probs]
+        self._reset_estimates()
+        self._updates += 1
+        return self.summary()
+
+    def on_step_end(self, info: StepInfo) -> None:
+        if self.update_every and (info.step + 1) % self.update_every == 0:
+            self.update(min(1.0, max(info.progress, 0.0)) if self.tau_schedule == "linear" else 1.0)
+
+    def on_epoch_end(self, epoch: int, max_epochs: int) -> dict[str, float]:
+        if self.update_every:
+            return self.summary()
+        return self.update(tau_at(self.tau_schedule, epoch, max_epochs))
+
+    def summary(self) -> dict[str, float]:
+        """Entropy (nats) and most likely value of every dimension's distribution."""
+        out = {}
+        for dim, probs in zip(self.dims, self.probs):
+            if len(probs) > 1:
+                out[f"pada/{dim.key}/entropy"] = -sum(p * math.log(p) for p in probs if p > 0)
+                out[f"pada/{dim.key}/top"] = float(dim.choices[max(range(len(probs)), key=probs.__getitem__)])
+        return out
+
+    def distributions(self) -> dict[str, dict[float, float]]:
+        return {d.key: dict(zip(d.choices, p)) for d, p in zip(self.dims, self.probs)}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "probs": [list(p) for p in self.probs],
+                "estimates": [list(e) for e in self.estimates], "seen": [list(s) for s in self.seen],
+                "updates": self._updates}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        if [len(p) for p in state["probs"]] != [len(d.choices) for d in self.dims]:
+            raise ValueError("PA&DA sampler state does not match the search space's dimensions")
+        self.probs = [list(map(float, p)) for p in state["probs"]]
+        self.estimates = [list(map(float, e)) for e in state["estimates"]]
+        self.seen = [list(map(int, s)) for s in state["seen"]]
+        self._updates = int(state["updates"])

@@ -1,0 +1,176 @@
+import random
+
+import pytest
+import torch
+from torch import nn
+
+from supernet.sampling import (
+    AttentiveSampler, DelayedShrinking, PadaDataSampler, PadaPathSampler, SandwichSampler, StepInfo,
+    UniformDataSampler, UniformSampler, sample_scores,
+)
+from supernet.sampling import data_sampler as data_sampler_module
+
+
+def test_sandwich_children_are_max_randoms_min(tiny_space):
+    children = SandwichSampler(tiny_space, seed=0, num_random=2).children(StepInfo(5))
+    assert [c.name for c in children] == ["max", "random0", "random1", "min"]
+    assert [c.role for c in children] == ["teacher", "student", "student", "student"]
+    assert children[0].arch == tiny_space.max() and children[-1].arch == tiny_space.min()
+
+
+def test_children_are_a_function_of_seed_and_step(tiny_space):
+    a = SandwichSampler(tiny_space, seed=3, num_random=3)
+    b = SandwichSampler(tiny_space, seed=3, num_random=3)
+    assert [a.children(StepInfo(s)) for s in range(20)] == [b.children(StepInfo(s)) for s in reversed(range(20))][::-1]
+    drawn = {c.arch for s in range(20) for c in a.children(StepInfo(s))[1:-1]}
+    assert len(drawn) > 30  # steps draw different children
+    other = SandwichSampler(tiny_space, seed=4, num_random=3)
+    assert [c.arch for c in other.children(StepInfo(0))] != [c.arch for c in a.children(StepInfo(0))]
+
+
+def test_state_round_trip(tiny_space):
+    a = SandwichSampler(tiny_space, seed=11)
+    b = SandwichSampler(tiny_space, seed=0)
+    b.load_state_dict(a.state_dict())
+    assert a.children(StepInfo(7)) == b.children(StepInfo(7))
+
+
+def test_uniform_sampler_single_student(tiny_space):
+    (child,) = UniformSampler(tiny_space, seed=0).children(StepInfo(0))
+    assert child.role == "student"
+
+
+def test_bad_options(tiny_space):
+    with pytest.raises(ValueError, match="num_random"):
+        SandwichSampler(tiny_space, num_random=-1)
+    with pytest.raises(ValueError, match="floor"):
+        PadaPathSampler(tiny_space, floor=0.6)
+    with pytest.raises(ValueError, match="mode"):
+        AttentiveSampler(tiny_space, mode="middle_up")
+
+
+def test_delayed_shrinking_trains_max_only_then_ramps(tiny_space):
+    sampler = SandwichSampler(tiny_space, shrinking={"start": 0.5, "warmup": 0.2})
+    assert [c.name for c in sampler.children(StepInfo(0, progress=0.3))] == ["max"]
+    ramp = sampler.children(StepInfo(1, progress=0.6))
+    assert len(ramp) == 4 and ramp[0].grad_scale == 1.0
+    assert all(c.grad_scale == pytest.approx(0.5) for c in ramp[1:])
+    assert all(c.grad_scale == 1.0 for c in sampler.children(StepInfo(2, progress=0.9)))
+    assert DelayedShrinking(0.5, 0.0, 2.0).scale(0.5) == 2.0
+
+
+def test_attentive_picks_best_or_worst_by_score(tiny_space):
+    from supernet.metrics import complexity
+
+    def scorer(archs):  # pretend bigger children have lower loss
+        return [-complexity(tiny_space, a).macs for a in archs]
+
+    best = AttentiveSampler(tiny_space, seed=0, num_random=1, mode="best_up", num_candidates=3)
+    worst = AttentiveSampler(tiny_space, seed=0, num_random=1, mode="worst_up", num_candidates=3)
+    for step in range(10):
+        candidates = best._near_budget(random.Random(f"arch:0:{step}"))
+        macs = [complexity(tiny_space, a).macs for a in candidates]
+        b = best.children(StepInfo(step, scorer=scorer))[1].arch
+        w = worst.children(StepInfo(step, scorer=scorer))[1].arch
+        assert complexity(tiny_space, b).macs == max(macs)
+        assert complexity(tiny_space, w).macs == min(macs)
+
+
+class _TwoStageModel(nn.Module):
+    """Parameters named like a supernet: stage 0, stage 1 and the rest (head)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stages = nn.ModuleList([nn.Linear(4, 4), nn.Linear(4, 4)])
+        self.head = nn.Linear(4, 1)
+
+
+def test_pada_path_distribution_moves_toward_values_with_larger_gradients(tiny_space):
+    sampler = PadaPathSampler(tiny_space, seed=0)
+    model = _TwoStageModel()
+    sampler.attach(model)
+    width = next(d for d in sampler.dims if d.key == "stages[1].width")
+    gen = random.Random(0)
+    for step in range(60):
+        arch = sampler.draw(gen)
+        child = sampler.children(StepInfo(step))[1].__class__(arch, "student", "random0")
+        # constructed case: stage-1 gradients are 5x larger when stage 1 is at its widest choice
+        scale = 5.0 if tiny_space.value(arch, width) == width.choices[-1] else 1.0
+        sampler.begin_child(child)
+        loss = sum(p.sum() for p in model.stages[0].parameters()) + scale * sum(p.sum() for p in model.stages[1].parameters())
+        loss.backward()
+        sampler.end_child(child)
+    logs = sampler.on_epoch_end(epoch=0, max_epochs=1)  # tau = 1
+    probs = sampler.distributions()["stages[1].width"]
+    assert probs[width.choices[-1]] == pytest.approx(5 / 6, rel=1e-6)
+    assert probs[width.choices[0]] == pytest.approx(1 / 6, rel=1e-6)
+    # dimensions whose values all saw equal gradients stay uniform
+    for p in sampler.distributions()["stages[0].width"].values():
+        assert p == pytest.approx(0.5)
+    assert "pada/stages[1].width/entropy" in logs
+    # the next draws follow the new distribution
+    wide = sum(tiny_space.value(sampler.draw(gen), width) == width.choices[-1] for _ in range(600))
+    assert 440 < wide < 560
+
+
+def test_pada_tau_mixes_uniform_and_floor(tiny_space):
+    sampler = PadaPathSampler(tiny_space, floor=0.2)
+    k = next(i for i, d in enumerate(sampler.dims) if d.key == "stages[2].depth")
+    sampler.estimates[k] = [1.0, 0.0, 0.0]
+    sampler.seen[k] = [1, 0, 0]
+    sampler.update(tau=0.5)
+    p = sampler.probs[k]
+    # tau mix gives [2/3, 1/6, 1/6]; the floor raises 1/6 to 0.2, then renormalises
+    assert p == pytest.approx([(2 / 3) / (2 / 3 + 0.4), 0.2 / (2 / 3 + 0.4), 0.2 / (2 / 3 + 0.4)])
+    sampler.estimates[k] = [1.0, 0.0, 0.0]
+    sampler.seen[k] = [1, 0, 0]
+    sampler.update(tau=1.0)
+    assert min(sampler.probs[k]) >= 0.2 / (1 + 0.4) - 1e-9
+
+
+def test_pada_path_state_round_trip(tiny_space):
+    a = PadaPathSampler(tiny_space, seed=1)
+    a.probs[3] = [0.9, 0.1][: len(a.probs[3])] if len(a.probs[3]) == 2 else a.probs[3]
+    b = PadaPathSampler(tiny_space, seed=0)
+    b.load_state_dict(a.state_dict())
+    assert b.probs == a.probs and a.children(StepInfo(4)) == b.children(StepInfo(4))
+
+
+def test_pada_data_probabilities_follow_scores():
+    sampler = PadaDataSampler(10, seed=0)
+    sampler.update_scores(torch.arange(10), torch.tensor([1.0] * 9 + [10.0]))
+    sampler.update_scores(torch.tensor([9]), torch.tensor([30.0]))  # repeat: 0.5 * 10 + 0.5 * 30
+    assert sampler.scores[9] == pytest.approx(20.0)
+    sampler.on_epoch_end(epoch=0, max_epochs=2)  # tau = 0.5
+    assert sampler.probs[9] == pytest.approx(0.5 * 20 / 29 + 0.05)
+    assert sampler.probs[0] == pytest.approx(0.5 * 1 / 29 + 0.05)
+    sampler.set_epoch(1)
+    counts = torch.bincount(torch.tensor(list(sampler)), minlength=10)
+    assert counts.sum() == 10
+    draws = torch.cat([sampler.global_indices() for sampler.epoch in range(2, 200)])
+    assert (draws == 9).float().mean() == pytest.approx(float(sampler.probs[9]), abs=0.03)
+    sampler.reweight = True
+    w = sampler.weights(torch.tensor([0, 9]))
+    assert w[0] > 1 > w[1]
+
+
+@pytest.mark.parametrize("cls", [PadaDataSampler, UniformDataSampler])
+def test_shards_are_disjoint_and_cover_the_drawn_list(cls, monkeypatch):
+    sampler = cls(101, seed=3)
+    sampler.set_epoch(2)
+    drawn = sampler.global_indices()
+    shards = []
+    for rank in range(2):
+        monkeypatch.setattr(data_sampler_module, "world", lambda rank=rank: (rank, 2))
+        shards.append(list(sampler))
+        assert len(sampler) == 50
+    positions = [set(range(r, 100, 2)) for r in range(2)]
+    assert positions[0].isdisjoint(positions[1]) and positions[0] | positions[1] == set(range(100))
+    assert shards[0] == drawn[0:100:2].tolist() and shards[1] == drawn[1:100:2].tolist()
+
+
+def test_sample_scores():
+    logits = torch.tensor([[10.0, -10.0], [0.0, 0.0]])
+    s = sample_scores(logits, torch.tensor([0, 0]))
+    assert s[0] < 1e-6 and s[1] == pytest.approx((0.5**2 * 2) ** 0.5)
+    assert sample_scores(logits, teacher_logits=logits).abs().max() < 1e-6
