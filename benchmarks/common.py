@@ -43,6 +43,25 @@ def median_times(fns: list[Callable[[], object]], repeats: int, warmup: int = 3)
     return [statistics.median(t) for t in times]
 
 
+QUIET = ["callbacks.progress=null", "trainer.enable_progress_bar=false", "callbacks.checkpoint=null",
+         "callbacks.last_checkpoint=null"]
+
+
+def run_training(overrides: list[str]) -> dict:
+    """``supernet-train`` in this process, in a temporary run directory, without progress bars."""
+    import tempfile
+
+    from supernet.cli.train import train
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return train([*QUIET, "test_after_fit=false", *overrides], tmp)
+
+
+def children_override(archs: list[str]) -> str:
+    """Hydra override that validates exactly ``archs`` (named child0, child1, ...)."""
+    return "validation.children=[" + ", ".join(f"'{a}'" for a in archs) + "]"
+
+
 def markdown_table(header: list[str], rows: list[list[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]

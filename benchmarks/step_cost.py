@@ -136,13 +136,15 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--skip-memory", action="store_true", help="measure the time ratio only")
     parser.add_argument("--memory-mode", choices=["base", "max", "sandwich"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_mode:
         print(json.dumps({"peak_mib": peak_memory(args.memory_mode, args.space, args.batch, args.device)}))
         return
     rows = time_ratio(args.space, args.batch, args.steps, args.device)
-    rows += memory_ratio(args.space, args.batch, args.device)
+    if not args.skip_memory:
+        rows += memory_ratio(args.space, args.batch, args.device)
     print(f"sandwich step cost, space={args.space}, batch={args.batch}, device={machine()}")
     print(markdown_table(["measure", "ratio (median)", "range / detail", "n"], rows))
 

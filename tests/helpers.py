@@ -1,16 +1,12 @@
-"""Test helpers: compose the Hydra config in-process and run commands on small settings."""
+"""Test helpers: run the Hydra commands in-process on small settings."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import lightning.pytorch as pl
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import open_dict
 
-from supernet.cli.common import CONFIG_PATH
+from supernet.cli.train import compose, train as train_overrides
 
 # A few batches of the quickstart recipe: seconds, not minutes.
 FAST = [
@@ -20,23 +16,12 @@ FAST = [
 ]
 
 
-def compose_config(config_name: str, overrides: list[str], output_dir: Path | None = None):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=CONFIG_PATH):
-        cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
-    if output_dir is not None:
-        with open_dict(cfg):
-            cfg.hydra.runtime.output_dir = str(output_dir)
-            cfg.hydra.job.num = 0
-        HydraConfig.instance().set_config(cfg)
-    return cfg
+def compose_config(config_name: str, overrides: list[str], output_dir: Path):
+    return compose(overrides, output_dir, config_name)
 
 
 def train(tmp_path: Path, overrides: list[str]):
-    from supernet.cli.train import run
-
-    cfg = compose_config("train", [*FAST, *overrides], tmp_path)
-    return run(cfg)
+    return train_overrides([*FAST, *overrides], tmp_path)
 
 
 class ChildRecorder(pl.Callback):
@@ -47,3 +32,46 @@ class ChildRecorder(pl.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         self.steps[trainer.global_step - 1] = [str(c.arch) for c in pl_module.last_children]
+
+
+class AllReduceCounter(pl.Callback):
+    """Counts ``torch.distributed.all_reduce`` calls inside each training step of this rank and
+    writes them to ``<run dir>/allreduce_rank<r>.json``."""
+
+    def __init__(self, output_dir: str):
+        self.output_dir, self.counts, self._current = output_dir, [], 0
+
+    def on_train_start(self, trainer, pl_module):
+        import torch.distributed as dist
+
+        original = dist.all_reduce
+
+        def counting(*args, **kwargs):
+            self._current += 1
+            return original(*args, **kwargs)
+
+        dist.all_reduce = counting
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self._current = 0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.counts.append(self._current)
+
+    def on_train_end(self, trainer, pl_module):
+        import json
+
+        Path(self.output_dir, f"allreduce_rank{trainer.global_rank}.json").write_text(json.dumps(self.counts))
+
+
+class RankSkewedSampler:
+    """A deliberately broken arch sampler: its seed depends on the rank."""
+
+    def __new__(cls, space, seed=0, **kwargs):
+        import os
+
+        from supernet.sampling import SandwichSampler
+
+        # built before the process group exists: Lightning's launcher sets LOCAL_RANK in each process
+        rank = int(os.environ.get("LOCAL_RANK", 0))
+        return SandwichSampler(space, seed=seed + 1000 * rank, **kwargs)

@@ -34,6 +34,7 @@ def build_module(cfg: DictConfig, num_classes: int, in_chans: int):
         weight_decay=model.weight_decay, schedule=plain(model.schedule), grad_clip=plain(model.grad_clip),
         accumulate=model.accumulate, val_children=plain(cfg.validation.children),
         calib_batches=cfg.validation.calib_batches, seed=cfg.seed, on_nonfinite=model.on_nonfinite,
+        check_arch_sync=model.check_arch_sync, channels_last=model.channels_last,
     )
 
 
@@ -96,6 +97,29 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if trainer.is_global_zero:
         print_summary(rows, output_dir)
     return {"rows": rows, "output_dir": str(output_dir), "module": module, "trainer": trainer}
+
+
+def compose(overrides: list[str], output_dir: str | Path, config_name: str = "train") -> DictConfig:
+    """The composed config of ``supernet-train <overrides>``, with its run directory set to
+    ``output_dir`` (for notebooks, benchmarks and tests that train without the command line)."""
+    from hydra import compose as hydra_compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=CONFIG_PATH):
+        cfg = hydra_compose(config_name, overrides=list(overrides), return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(output_dir)
+        cfg.hydra.job.num = 0
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+def train(overrides: list[str], output_dir: str | Path) -> dict[str, Any]:
+    """Run ``supernet-train <overrides>`` in this process, writing into ``output_dir``."""
+    return run(compose(overrides, output_dir))
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="train")

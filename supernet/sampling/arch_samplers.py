@@ -96,6 +96,17 @@ class UniformSampler(ArchSampler):
         return [Child(self.draw(step_generator(self.seed, info.step)), "student", "random0")]
 
 
+class FixedSampler(ArchSampler):
+    """Always the same child, trained on labels: stand-alone training of one arch (baselines)."""
+
+    def __init__(self, space: SearchSpace, seed: int = 0, arch: str = "max"):
+        super().__init__(space, seed)
+        self.arch = space.resolve(arch)
+
+    def children(self, info: StepInfo) -> list[Child]:
+        return [Child(self.arch, "teacher", "fixed")]
+
+
 class DelayedShrinking:
     """DεpS (ECCV 2024): train only the largest child until ``start`` (fraction of training), then
     sandwich training with the other children's gradients scaled by a factor ramped linearly from

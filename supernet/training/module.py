@@ -9,12 +9,14 @@ default, as the reference code does). Then clip, one optimizer step, one LR-sche
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
+import torch.distributed as dist
 from torch import nn
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
@@ -23,6 +25,7 @@ from supernet.child.calibration import calibrate_bn, load_bn_state
 from supernet.data.base import resize_to
 from supernet.losses import LabelSmoothingCE
 from supernet.models import build
+from supernet.ops import ElasticBatchNorm2d
 from supernet.sampling import ArchSampler, Child, PadaDataSampler, SandwichSampler, StepInfo, sample_scores
 from supernet.space import Arch, SearchSpace
 from supernet.training.schedules import lr_factor
@@ -43,6 +46,21 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def child_names(specs: Mapping[str, str] | Sequence[str]) -> dict[str, str]:
+    """Name the validation children: a mapping keeps its names; in a list, ``max``/``min``/``mid``
+    name themselves, ``random:<seed>`` becomes ``random<seed>`` and arch strings ``child<i>``."""
+    if isinstance(specs, Mapping):
+        return {str(k): v for k, v in specs.items()}
+    names = {}
+    for i, spec in enumerate(specs):
+        spec = str(spec)
+        name = spec if spec in ("max", "min", "mid") else spec.replace(":", "") if spec.startswith("random:") else f"child{i}"
+        if name in names:
+            raise ValueError(f"validation.children lists {spec!r} twice")
+        names[name] = spec
+    return names
+
+
 class SupernetModule(pl.LightningModule):
     def __init__(
         self,
@@ -59,10 +77,12 @@ class SupernetModule(pl.LightningModule):
         schedule: Mapping[str, Any] | None = None,
         grad_clip: Mapping[str, Any] | None = None,
         accumulate: str = "sum",
-        val_children: Mapping[str, str] | None = None,
+        val_children: Mapping[str, str] | Sequence[str] | None = None,
         calib_batches: int = 8,
         seed: int = 0,
         on_nonfinite: str = "stop",
+        check_arch_sync: bool = False,
+        channels_last: bool = False,
     ):
         super().__init__()
         self.automatic_optimization = False
@@ -81,8 +101,12 @@ class SupernetModule(pl.LightningModule):
         self.schedule = dict(schedule or {"name": "cosine"})
         self.grad_clip = dict(grad_clip or {})
         self.accumulate, self.seed, self.on_nonfinite = accumulate, seed, on_nonfinite
+        self.check_arch_sync = check_arch_sync
+        self.channels_last = channels_last
+        if channels_last:
+            self.supernet.to(memory_format=torch.channels_last)
         self.calib_batches = calib_batches
-        specs = dict(val_children or {"max": "max", "min": "min"})
+        specs = child_names(val_children or ["max", "min"])
         self.val_children: dict[str, Arch] = {name: space.resolve(spec) for name, spec in specs.items()}
         metrics = lambda: MetricCollection({"acc": MulticlassAccuracy(num_classes, average="micro")})  # noqa: E731
         self.val_metrics = nn.ModuleDict({n: metrics() for n in self.val_children})
@@ -125,12 +149,50 @@ class SupernetModule(pl.LightningModule):
         for group, base in zip(self.optimizers().optimizer.param_groups, scheduler.base_lrs):
             group["lr"] = base * self._schedule_fn(scheduler.last_epoch)
 
-    def _no_sync(self, last: bool):
-        """Gradient synchronisation only on the last backward of a step (DDP ``no_sync``)."""
+    def _distributed(self) -> bool:
+        return self._trainer is not None and self.trainer.world_size > 1 and dist.is_initialized()
+
+    def _no_sync(self):
+        """Every backward runs without DDP's gradient hooks; ``_sync_gradients`` reduces once per step."""
         model = getattr(self.trainer.strategy, "model", None) if self._trainer is not None else None
-        if not last and isinstance(model, torch.nn.parallel.DistributedDataParallel):
+        if isinstance(model, torch.nn.parallel.DistributedDataParallel):
             return model.no_sync()
         return contextlib.nullcontext()
+
+    def _finite_after_sync(self, losses: Mapping[str, torch.Tensor]) -> bool:
+        """Average the accumulated gradients of all children across ranks in ONE all-reduce of a
+        flat buffer, with this rank's "something is not finite" flag appended; True when every
+        loss and gradient on every rank is finite. One host sync per step.
+
+        Done by hand instead of by DDP's reducer: DDP would either synchronise on every child's
+        backward, or (with ``no_sync`` on all but the last) treat the weights that only earlier
+        children used as unused and leave their gradients unsynchronised."""
+        grads = [p.grad for p in self.supernet.parameters() if p.grad is not None]
+        total = torch.nn.utils.get_total_norm(grads) if grads else torch.zeros((), device=self.device)
+        local_bad = (~torch.isfinite(torch.stack([*losses.values(), total.to(self.device)]))).any().float()
+        if not self._distributed():
+            return not bool(local_bad)
+        flat = torch.cat([g.reshape(-1) for g in grads] + [local_bad.reshape(1).to(grads[0].dtype)])
+        dist.all_reduce(flat)
+        world = self.trainer.world_size
+        offset = 0
+        for g in grads:
+            n = g.numel()
+            g.copy_(flat[offset : offset + n].view_as(g)).div_(world)
+            offset += n
+        return not bool(flat[-1] > 0)
+
+    def _assert_same_children(self, children: list[Child]) -> None:
+        """``check_arch_sync``: all-gather a hash of this step's children and compare."""
+        digest = hashlib.sha1("|".join(str(c.arch) + c.role for c in children).encode()).digest()
+        local = torch.tensor([int.from_bytes(digest[:7], "big")], dtype=torch.long, device=self.device)
+        gathered = [torch.zeros_like(local) for _ in range(self.trainer.world_size)]
+        dist.all_gather(gathered, local)
+        if any(int(g) != int(local) for g in gathered):
+            raise RuntimeError(
+                f"ranks train different children at step {self.global_step} (rank {self.global_rank}: "
+                f"{[str(c.arch) for c in children]}); the arch sampler must draw from (seed, step) only"
+            )
 
     def _child_loss(self, child: Child, logits: torch.Tensor, y: torch.Tensor,
                     teacher_logits: torch.Tensor | None, weights: torch.Tensor | None) -> torch.Tensor:
@@ -159,7 +221,7 @@ class SupernetModule(pl.LightningModule):
             losses = []
             for arch in archs:
                 self.supernet.set_arch(arch)
-                logits = self.supernet(resize_to(x, arch.resolution))
+                logits = self.supernet(self._input(x, arch.resolution))
                 losses.append(nn.functional.cross_entropy(logits, y))
             stacked = torch.stack(losses)
             if self.trainer.world_size > 1:
@@ -167,6 +229,10 @@ class SupernetModule(pl.LightningModule):
             return stacked.tolist()
 
         return score
+
+    def _input(self, x: torch.Tensor, resolution: int) -> torch.Tensor:
+        x = resize_to(x, resolution)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def training_step(self, batch, batch_idx: int):
         x, y, indices = batch[0], batch[1], batch[2]
@@ -179,19 +245,21 @@ class SupernetModule(pl.LightningModule):
                         self._scorer(x, y))
         children = self.sampler.children(info)
         self.last_children = children
+        if self.check_arch_sync and self._distributed():
+            self._assert_same_children(children)
         opt = self.optimizers()
         opt.zero_grad(set_to_none=True)
         scale = 1.0 if self.accumulate == "sum" else 1.0 / len(children)
         teacher_logits = None
         losses, scores = {}, []
-        for i, child in enumerate(children):
+        for child in children:
             self.supernet.set_arch(child.arch)
             self.sampler.begin_child(child)
-            with self._no_sync(last=i == len(children) - 1), self.supernet.regularization(child.role == "teacher"):
-                logits = self.supernet(resize_to(x, child.arch.resolution))
+            with self._no_sync(), self.supernet.regularization(child.role == "teacher"):
+                logits = self.supernet(self._input(x, child.arch.resolution))
                 loss = self._child_loss(child, logits, y, teacher_logits, weights)
-                if not torch.isfinite(loss):
-                    return self._nonfinite(f"loss of child {child.name} ({child.arch})", step, opt)
+                # A non-finite loss is not checked here (that would wait for the GPU once per
+                # child): its gradients are non-finite too and the step is refused below.
                 self.manual_backward(loss * (scale * child.grad_scale))
             self.sampler.end_child(child)
             distilled = child.role != "teacher" and teacher_logits is not None and self.distill is not None
@@ -200,8 +268,10 @@ class SupernetModule(pl.LightningModule):
             if child.role == "teacher":
                 teacher_logits = logits.detach()
             losses[child.name] = loss.detach()
-        if not all(torch.isfinite(p.grad).all() for p in self.supernet.parameters() if p.grad is not None):
-            return self._nonfinite("gradient", step, opt)
+        if not self._finite_after_sync(losses):
+            bad = [f"{n} ({c.arch})" for (n, v), c in zip(losses.items(), children) if not torch.isfinite(v)]
+            return self._nonfinite(f"loss of child {bad[0]}" if bad else "loss or gradient (maybe on another rank)",
+                                   step, opt)
         clip = self.grad_clip
         if clip.get("value"):
             self.clip_gradients(opt, gradient_clip_val=clip["value"], gradient_clip_algorithm=clip.get("algorithm", "value"))
@@ -259,7 +329,7 @@ class SupernetModule(pl.LightningModule):
         for name, arch in self.val_children.items():
             load_bn_state(self.supernet, self._bn_states[name])
             self.supernet.set_arch(arch)
-            logits = self.supernet(resize_to(x, arch.resolution))
+            logits = self.supernet(self._input(x, arch.resolution))
             metrics[name].update(logits, y)
             losses[name].update(nn.functional.cross_entropy(logits, y), weight=y.numel())
 
@@ -276,6 +346,7 @@ class SupernetModule(pl.LightningModule):
             self.log(f"{split}/{name}/acc", acc, prog_bar=name in ("max", "min"), sync_dist=False)
             self.log(f"{split}/{name}/loss", loss, sync_dist=False)
             self.results[name][f"{split}_acc"] = float(acc)
+            self.results[name][f"{split}_loss"] = float(loss)
             metrics[name].reset()
             losses[name].reset()
 
@@ -314,12 +385,19 @@ class SupernetModule(pl.LightningModule):
     def on_train_start(self) -> None:
         self._configure_schedule()
 
+    def setup(self, stage: str) -> None:
+        # ``Trainer(sync_batchnorm=True)`` converts only torch's BatchNorm classes; the elastic BN
+        # synchronises its statistics itself when asked to, so honour the flag here.
+        if getattr(self.trainer.strategy, "_layer_sync", None) is not None:
+            for module in self.supernet.modules():
+                if isinstance(module, ElasticBatchNorm2d):
+                    module.sync_group = True
+
     def summary_rows(self) -> list[dict[str, Any]]:
         """Rows of the final table: arch, multiply-adds, params, val/test accuracy per child."""
         rows = []
         for name, arch in self.val_children.items():
             c = self.supernet.complexity(arch)
             rows.append({"child": name, "arch": str(arch), "mmacs": c.macs / 1e6, "params_m": c.params / 1e6,
-                         "val_acc": self.results[name].get("val_acc", math.nan),
-                         "test_acc": self.results[name].get("test_acc", math.nan)})
+                         **{k: self.results[name].get(k, math.nan) for k in ("val_acc", "val_loss", "test_acc", "test_loss")}})
         return rows

@@ -1,0 +1,89 @@
+"""Data-parallel training on CPU processes (gloo): contract 2 and the one-all-reduce rule.
+
+Equivalence setup: a 1-process run on a global batch of 32 and a 2-process run on 2 x 16 see the
+same samples at every step (the data sampler gives rank r the indices r, r+2, ... of one global
+permutation, and the 1-process batch holds the first 32 of it). Dropout and drop-path are off
+(their masks depend on the batch shape) and the 2-process run synchronises BN statistics across
+ranks (trainer.sync_batchnorm=true), so every child normalises with the statistics of the same
+32 samples; the loss is a per-rank mean and gradients are averaged, i.e. the global-batch mean.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+TESTS = Path(__file__).resolve().parent
+COMMON = [
+    "trainer.max_epochs=1", "trainer.limit_train_batches=3", "trainer.limit_val_batches=1", "validation.calib_batches=1",
+    "test_after_fit=false", "callbacks.progress=null", "trainer.enable_progress_bar=false",
+    "model.kwargs.dropout=0.0", "model.kwargs.drop_path=0.0", "trainer.deterministic=true",
+]
+
+
+def supernet_train(run_dir: Path, overrides: list[str], check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    cmd = [sys.executable, "-m", "supernet.train", f"hydra.run.dir={run_dir}", *COMMON, *overrides]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    state = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    return {k: v for k, v in state.items() if k.startswith("supernet.") and v.is_floating_point()}
+
+
+@pytest.fixture(scope="module")
+def ddp_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("ddp")
+    supernet_train(run, ["trainer=ddp_cpu", "trainer.devices=2", "data.batch_size=16", "trainer.sync_batchnorm=true",
+                         "model.check_arch_sync=true"])
+    return run
+
+
+def test_two_processes_match_one_process_on_the_same_global_batch(ddp_run, tmp_path):
+    single = tmp_path / "single"
+    supernet_train(single, ["data.batch_size=32"])
+    a, b = weights(single), weights(ddp_run)
+    assert a.keys() == b.keys()
+    moved = max((a[k] - torch.load(single / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"][k]).abs().max()
+                for k in a)
+    assert moved == 0  # sanity: same file
+    worst = max((a[k] - b[k]).abs().max().item() for k in a)
+    assert worst <= 1e-5, f"largest weight difference {worst}"
+    # and training did move the weights (depth-elastic children trained 3 steps)
+    initial_gamma = b["supernet.stages.2.2.body.project.bn.weight"]
+    assert initial_gamma.abs().sum() > 0  # zero-initialised, trained by the max child only
+
+
+def test_one_run_directory_and_resume_on_one_process(ddp_run, tmp_path):
+    assert (ddp_run / ".hydra").is_dir() and (ddp_run / "logs" / "metrics.csv").is_file()
+    assert not (ddp_run / "logs" / "version_1").exists()
+    resumed = tmp_path / "resumed"
+    supernet_train(resumed, ["trainer.max_epochs=2", f"ckpt_path={ddp_run / 'checkpoints' / 'last.ckpt'}",
+                             "data.batch_size=32"])
+    ckpt = torch.load(resumed / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["global_step"] == 6
+
+
+@pytest.mark.parametrize("num_random", [0, 3])
+def test_one_gradient_all_reduce_per_step(tmp_path, num_random):
+    supernet_train(tmp_path, ["trainer=ddp_cpu", "trainer.devices=2", "data.batch_size=16", f"sampler.num_random={num_random}",
+                              f"+callbacks.counter={{_target_: helpers.AllReduceCounter, output_dir: '{tmp_path}'}}"])
+    for rank in range(2):
+        counts = json.loads((tmp_path / f"allreduce_rank{rank}.json").read_text())
+        assert counts == [1, 1, 1], counts  # 2 + num_random children, one all-reduce per step
+
+
+def test_desynchronised_sampler_is_caught(tmp_path):
+    proc = supernet_train(tmp_path, ["trainer=ddp_cpu", "trainer.devices=2", "data.batch_size=16",
+                                     "sampler._target_=helpers.RankSkewedSampler", "model.check_arch_sync=true"],
+                          check=False)
+    assert proc.returncode != 0
+    assert "ranks train different children at step 0" in proc.stderr + proc.stdout
