@@ -3,10 +3,9 @@
 time ratio   = median over steps of (time of one training step of SupernetModule, Lightning
                loop, optimizer step included) / (sum of the same children's separate
                set_arch + forward + loss + backward times)
-memory ratio = peak memory of training with the sandwich rule / peak memory of training the max
-               child alone. On CUDA: torch.cuda.max_memory_allocated. On CPU: peak RSS of a fresh
-               process, minus the peak RSS of a process that built the same model, optimizer and
-               data and ran one no-grad forward (so the ratio compares what training adds).
+memory ratio = memory that training adds with the sandwich rule / with the max child alone
+               (on top of the built model and a no-grad forward). CUDA: peak allocated bytes;
+               CPU: growth of the peak RSS of a fresh process per configuration.
 
     python benchmarks/step_cost.py --space mobilenet_cifar --batch 32 --steps 8
 """
@@ -97,37 +96,35 @@ def time_ratio(space_name: str, batch: int, steps: int, device: str) -> list[lis
 
 
 def peak_memory(mode: str, space_name: str, batch: int, device: str) -> float:
-    """Peak memory (MiB) of one configuration; runs in this process (called via a subprocess)."""
-    sampler = {"sandwich": SandwichSampler, "max": MaxOnlySampler, "base": MaxOnlySampler}[mode]
+    """Memory (MiB) that 3 training steps add on top of the built model and a no-grad forward of
+    the max child. CUDA: peak allocated bytes; CPU: growth of this process's peak RSS (fresh
+    process per mode, so earlier measurements do not leak in)."""
+    sampler = {"sandwich": SandwichSampler, "max": MaxOnlySampler}[mode]
     space, dm, module = make(space_name, batch, sampler, device)
-    if mode == "base":
-        dm.setup()
-        module.supernet.to(device)
-        x = next(iter(dm.train_dataloader()))[0].to(device)
-        torch.optim.SGD(module.supernet.parameters(), lr=0.1)
-        with torch.no_grad():
-            module.supernet(x)
-    else:
-        if device == "cuda":
-            torch.cuda.reset_peak_memory_stats()
-        trainer(3, device).fit(module, datamodule=dm)
+    dm.setup()
+    module.supernet.to(device)
+    with torch.no_grad():
+        module.supernet(next(iter(dm.train_dataloader()))[0].to(device))
     if device == "cuda":
-        return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+    else:
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    trainer(3, device).fit(module, datamodule=dm)
+    after = torch.cuda.max_memory_allocated() if device == "cuda" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return (after - before) / 2**20
 
 
 def memory_ratio(space_name: str, batch: int, device: str) -> list[list[object]]:
-    peaks = {}
-    for mode in ("base", "max", "sandwich"):
+    added = {}
+    for mode in ("max", "sandwich"):
         out = subprocess.run(
             [sys.executable, __file__, "--space", space_name, "--batch", str(batch), "--device", device,
              "--memory-mode", mode], capture_output=True, text=True, check=True,
         ).stdout
-        peaks[mode] = json.loads(out.strip().splitlines()[-1])["peak_mib"]
-    base = 0.0 if device == "cuda" else peaks["base"]
-    ratio = (peaks["sandwich"] - base) / (peaks["max"] - base)
-    return [["peak memory", f"{ratio:.3f}",
-             f"sandwich {peaks['sandwich']:.0f} MiB, max alone {peaks['max']:.0f} MiB, base {base:.0f} MiB", 3]]
+        added[mode] = json.loads(out.strip().splitlines()[-1])["added_mib"]
+    return [["peak memory", f"{added['sandwich'] / added['max']:.3f}",
+             f"training adds {added['sandwich']:.0f} MiB (sandwich) vs {added['max']:.0f} MiB (max child alone)", 3]]
 
 
 def main() -> None:
@@ -137,10 +134,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--skip-memory", action="store_true", help="measure the time ratio only")
-    parser.add_argument("--memory-mode", choices=["base", "max", "sandwich"], help=argparse.SUPPRESS)
+    parser.add_argument("--memory-mode", choices=["max", "sandwich"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_mode:
-        print(json.dumps({"peak_mib": peak_memory(args.memory_mode, args.space, args.batch, args.device)}))
+        print(json.dumps({"added_mib": peak_memory(args.memory_mode, args.space, args.batch, args.device)}))
         return
     rows = time_ratio(args.space, args.batch, args.steps, args.device)
     if not args.skip_memory:

@@ -15,8 +15,9 @@ from supernet.space.loading import config_dir
 # Absolute path, so the commands find the tree from a checkout or an installed package alike.
 CONFIG_PATH = str(config_dir())
 
-# Errors a user causes (bad config, bad file, bad arch): one line, exit code 2.
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, KeyError, TypeError)
+# Errors a user causes or can act on (bad config, bad file, bad arch, a diverging run): one line,
+# exit code 2. ``supernet.training.DivergenceError`` is a FloatingPointError (an ArithmeticError).
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, KeyError, TypeError, ArithmeticError)
 
 
 def plain(cfg: Any) -> Any:

@@ -49,12 +49,25 @@ def build_trainer(cfg: DictConfig, output_dir: Path, **overrides: Any):
 
 
 def resolve_ckpt(ckpt_path: str | None, output_dir: Path) -> str | None:
+    """The checkpoint to resume from, checked before any work: it exists, is a readable
+    checkpoint (never unpickled: ``weights_only``), and was written by supernet-train."""
+    import torch
+
+    from supernet.training import CHECKPOINT_KEY
+
     if ckpt_path is None:
         return None
     path = output_dir / "checkpoints" / "last.ckpt" if ckpt_path == "last" else Path(ckpt_path)
     if not path.is_file():
         hint = " (ckpt_path=last resumes the run in hydra.run.dir=<its folder>)" if ckpt_path == "last" else ""
         raise FileNotFoundError(f"checkpoint not found: {path}{hint}")
+    try:  # mmap: tensors are mapped, not read, so this check costs little
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as err:  # noqa: BLE001 - any failure means the same thing to the user
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"{path} is not a readable checkpoint (truncated or corrupt?): {reason}") from None
+    if not isinstance(ckpt, dict) or CHECKPOINT_KEY not in ckpt:
+        raise ValueError(f"{path} was not written by supernet-train (it has no {CHECKPOINT_KEY!r} entry)")
     return str(path)
 
 
@@ -81,6 +94,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from hydra.core.hydra_config import HydraConfig
     from hydra.utils import instantiate
 
+    from supernet.cli.validation import validate_train_config
+
+    validate_train_config(cfg)
     output_dir = Path(HydraConfig.get().runtime.output_dir)
     ckpt_path = resolve_ckpt(cfg.get("ckpt_path"), output_dir)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -90,7 +106,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         datamodule.train_sampler = instantiate(cfg.data_sampler)(num_samples=len(datamodule.train_set), seed=cfg.seed)
     module = build_module(cfg, datamodule.num_classes, datamodule.in_chans)
     trainer = build_trainer(cfg, output_dir)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     if cfg.get("test_after_fit", True):
         trainer.test(module, datamodule=datamodule, verbose=False)
     rows = module.summary_rows()

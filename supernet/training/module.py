@@ -33,8 +33,8 @@ from supernet.training.schedules import lr_factor
 CHECKPOINT_KEY = "supernet"  # plain-typed description of the supernet inside Lightning checkpoints
 
 
-class DivergenceError(RuntimeError):
-    """A child produced a non-finite loss or gradient."""
+class DivergenceError(FloatingPointError):
+    """A child produced a non-finite loss or gradient (the optimizer step was not applied)."""
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:

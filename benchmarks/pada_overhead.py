@@ -1,0 +1,74 @@
+"""Time cost of PA&DA: training steps with PA&DA path + data importance sampling vs the same
+steps without its measurements (same model, same children: the baseline draws from the PA&DA
+path distribution too, which stays uniform within the measured steps, but attaches no gradient
+hooks and reads the data in uniform order). Median step time; runs alternate A, B, A, B so that
+drifts of the machine hit both.
+
+    python benchmarks/pada_overhead.py --space mobilenet_cifar --batch 32 --steps 12 --rounds 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine, markdown_table  # noqa: E402
+from step_cost import StepTimer  # noqa: E402
+
+from supernet.data import SyntheticDataModule  # noqa: E402
+from supernet.losses import KLDistillation  # noqa: E402
+from supernet.sampling import PadaDataSampler, PadaPathSampler  # noqa: E402
+from supernet.space import load_space  # noqa: E402
+from supernet.training import SupernetModule  # noqa: E402
+
+
+class UnmeasuredPadaSampler(PadaPathSampler):
+    """Draws like PA&DA, measures nothing."""
+
+    def attach(self, model) -> None:
+        pass
+
+
+def step_times(space_name: str, batch: int, steps: int, pada: bool) -> list[float]:
+    space = load_space(space_name)
+    res = max(space.global_choices["resolution"])
+    dm = SyntheticDataModule(num_samples=batch * steps, image_size=res, batch_size=batch)
+    dm.setup()
+    if pada:
+        dm.train_sampler = PadaDataSampler(len(dm.train_set))
+    module = SupernetModule(space, dm.num_classes, dm.in_chans, sampler=PadaPathSampler if pada else UnmeasuredPadaSampler,
+                            distill=KLDistillation(), val_children={"max": "max"})
+    timer = StepTimer()
+    pl.Trainer(accelerator="auto", devices=1, max_steps=steps, limit_val_batches=0, logger=False,
+               enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+               callbacks=[timer]).fit(module, datamodule=dm)
+    return timer.times[2:]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--space", default="mobilenet_cifar")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    times = {False: [], True: []}
+    for _ in range(args.rounds):
+        for pada in (False, True):
+            times[pada] += step_times(args.space, args.batch, args.steps, pada)
+    base, pada = statistics.median(times[False]), statistics.median(times[True])
+    print(f"PA&DA overhead, space={args.space}, batch={args.batch}, {len(times[True])} steps each; device={machine()}")
+    print(markdown_table(["training", "median ms/step", "ratio"],
+                         [["same children, no PA&DA measurements", f"{base * 1e3:.1f}", "1.000"],
+                          ["sandwich + PA&DA paths + PA&DA data", f"{pada * 1e3:.1f}", f"{pada / base:.3f}"]]))
+
+
+if __name__ == "__main__":
+    main()
