@@ -32,11 +32,12 @@ def _weights(run_dir: Path) -> tuple[int, dict[str, torch.Tensor]]:
     return ckpt["global_step"], {k: v for k, v in ckpt["state_dict"].items() if v.is_floating_point()}
 
 
-def _wait_for_checkpoint(proc: subprocess.Popen, path: Path, timeout: float = 120) -> None:
+def _wait_for_checkpoint(proc: subprocess.Popen, path: Path, timeout: float = 300) -> None:
     start = time.time()
     while not path.exists():
-        assert proc.poll() is None, proc.stdout.read()
-        assert time.time() - start < timeout, "no checkpoint appeared"
+        if proc.poll() is not None or time.time() - start > timeout:
+            proc.kill()
+            raise AssertionError(f"no checkpoint appeared:\n{proc.stdout.read()[-3000:]}")
         time.sleep(0.05)
 
 

@@ -163,12 +163,14 @@ class PadaPathSampler(SandwichSampler):
         return self.update(tau_at(self.tau_schedule, epoch, max_epochs))
 
     def summary(self) -> dict[str, float]:
-        """Entropy (nats) and most likely value of every dimension's distribution."""
+        """Entropy (nats), most likely value and probability of every value of each dimension
+        (``pada/<dim>/p<value>``: what the analysis notebook draws as heatmaps over epochs)."""
         out = {}
         for dim, probs in zip(self.dims, self.probs):
             if len(probs) > 1:
                 out[f"pada/{dim.key}/entropy"] = -sum(p * math.log(p) for p in probs if p > 0)
                 out[f"pada/{dim.key}/top"] = float(dim.choices[max(range(len(probs)), key=probs.__getitem__)])
+                out.update({f"pada/{dim.key}/p{value}": p for value, p in zip(dim.choices, probs)})
         return out
 
     def distributions(self) -> dict[str, dict[float, float]]:

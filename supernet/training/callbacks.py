@@ -27,6 +27,14 @@ class LastCheckpoint(ModelCheckpoint):
         if self._by_steps and not trainer.sanity_checking and self._last_global_step_saved != trainer.global_step:
             self._save_checkpoint(trainer, self.format_checkpoint_name(self._monitor_candidates(trainer)))
 
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        # SIGTERM: Lightning stops after this batch (SIGTERMException). Saving here, where the
+        # periodic checkpoints are saved, makes the resume exact; ``on_exception`` then sees
+        # this step saved and writes nothing more.
+        if trainer.received_sigterm and self.save_on_exception and self._last_global_step_saved != trainer.global_step:
+            self._save_checkpoint(trainer, self.format_checkpoint_name(self._monitor_candidates(trainer)))
+
     def on_validation_end(self, trainer, pl_module) -> None:
         super().on_validation_end(trainer, pl_module)
         self._save_if_new(trainer)

@@ -1,0 +1,87 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Analysing a supernet run
+#
+# Point `RUN_DIR` at a `supernet-train` run directory (it holds `.hydra/`, `logs/metrics.csv` and
+# `checkpoints/last.ckpt`). Tables written by `supernet-evaluate` / `supernet-search` inside it are
+# picked up; `RANKING` may name the `benchmarks/results/ranking.json` of `benchmarks/ranking.py`.
+# All the logic lives in `supernet.analysis`, so `supernet-report RUN_DIR` draws the same figures.
+
+# %% tags=["parameters"]
+RUN_DIR = "outputs/train/latest"
+RANKING = "benchmarks/results/ranking.json"
+
+# %%
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+
+from supernet import analysis
+
+run = analysis.load_run(RUN_DIR)
+print("space:", run.meta["space"]["name"] if run.meta else "?", "| tables:", sorted(run.tables))
+
+# %% [markdown]
+# ## Accuracy vs multiply-adds of the evaluated children
+# The red line is the Pareto front; stars mark the largest and smallest children.
+
+# %%
+children = run.children_table()
+analysis.plot_accuracy_vs_cost(children)
+plt.show()
+children.head(10)
+
+# %% [markdown]
+# The same against measured latency, when `supernet-evaluate` measured it.
+
+# %%
+latency_cols = [c for c in children.columns if "latency" in c]
+if latency_cols:
+    analysis.plot_accuracy_vs_cost(children, cost=latency_cols[0])
+    plt.show()
+else:
+    print("no latency column: run supernet-evaluate to measure it")
+
+# %% [markdown]
+# ## Training curves of the validation children
+
+# %%
+if run.metrics is not None:
+    analysis.plot_training_curves(run.metrics)
+    plt.show()
+
+# %% [markdown]
+# ## PA&DA: path distributions over epochs and data importance
+# Present when the run used `sampler=sandwich_pada` / `data_sampler=pada`.
+
+# %%
+if run.metrics is not None and analysis.pada_history(run.metrics):
+    analysis.plot_pada_heatmaps(run.metrics)
+    plt.show()
+else:
+    print("this run did not use PA&DA path sampling")
+if run.meta and "data_sampler" in run.meta:
+    analysis.plot_data_importance(run.meta)
+    plt.show()
+
+# %% [markdown]
+# ## Ranking consistency: supernet vs stand-alone accuracy
+
+# %%
+if Path(RANKING).exists():
+    analysis.plot_ranking(RANKING)
+    plt.show()
+else:
+    print(f"{RANKING} not found: run benchmarks/ranking.py")

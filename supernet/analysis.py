@@ -1,0 +1,227 @@
+"""Analysis of training runs, for notebooks and scripts (``supernet-report``).
+
+    from supernet import analysis
+    run = analysis.load_run("outputs/train/2026-11-27/10-00-00")
+    analysis.plot_accuracy_vs_cost(run.children_table())
+    analysis.plot_training_curves(run.metrics)
+    analysis.plot_pada_heatmaps(run.metrics)
+
+Everything reads files the commands write: ``.hydra/config.yaml``, ``logs/metrics.csv``,
+``checkpoints/last.ckpt`` (loaded with ``weights_only=True``), and ``supernet-evaluate`` /
+``supernet-search`` tables (``*.csv``) found under the run directory or passed explicitly.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+_VAL_ACC = re.compile(r"^val/(?P<child>[^/]+)/acc$")
+_PADA_P = re.compile(r"^pada/(?P<dim>.+)/p(?P<value>[0-9.]+)$")
+
+
+@dataclass
+class Run:
+    path: Path
+    config: dict[str, Any]
+    metrics: Any  # pandas.DataFrame of logs/metrics.csv (None if absent)
+    meta: dict[str, Any] | None  # the "supernet" entry of checkpoints/last.ckpt
+    tables: dict[str, Any] = field(default_factory=dict)  # name -> DataFrame of evaluate/search CSVs
+
+    def children_table(self):
+        """One row per evaluated child: ``supernet-evaluate`` output if present, else the
+        validation children of the training run (arch, MMACs, accuracies)."""
+        import pandas as pd
+
+        for name, table in self.tables.items():
+            if "evaluate" in name:
+                return table
+        from supernet.metrics import complexity
+        from supernet.space import SearchSpace
+        from supernet.training.module import child_names
+
+        if self.meta is None:
+            raise FileNotFoundError(f"{self.path}: no checkpoint and no supernet-evaluate table to read children from")
+        space = SearchSpace.from_dict(self.meta["space"])
+        rows = []
+        last = self.metrics.ffill().iloc[-1] if self.metrics is not None else {}
+        for name, spec in child_names(self.meta["val_children"]).items():
+            arch = space.resolve(spec)
+            c = complexity(space, arch, in_chans=self.meta["in_chans"], num_classes=self.meta["num_classes"])
+            rows.append({"child": name, "arch": str(arch), "mmacs": c.macs / 1e6, "params_m": c.params / 1e6,
+                         "val_acc": float(last.get(f"val/{name}/acc", np.nan))})
+        return pd.DataFrame(rows)
+
+
+def load_run(run_dir: str | Path, tables: dict[str, str | Path] | None = None) -> Run:
+    """Read a ``supernet-train`` run directory (and optional extra CSV tables)."""
+    import pandas as pd
+
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise FileNotFoundError(f"run directory not found: {path}")
+    config_file = path / ".hydra" / "config.yaml"
+    config = yaml.safe_load(config_file.read_text()) if config_file.exists() else {}
+    metrics_file = path / "logs" / "metrics.csv"
+    metrics = pd.read_csv(metrics_file) if metrics_file.exists() else None
+    ckpt = path / "checkpoints" / "last.ckpt"
+    meta = torch.load(ckpt, map_location="cpu", weights_only=True).get("supernet") if ckpt.exists() else None
+    found = {p.stem: p for p in sorted(path.rglob("*.csv")) if p != metrics_file}
+    found.update({k: Path(v) for k, v in (tables or {}).items()})
+    return Run(path, config, metrics, meta, {k: pd.read_csv(v) for k, v in found.items()})
+
+
+def pareto_front(cost: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
+    """Boolean mask of the points no other point beats (lower or equal cost and higher accuracy)."""
+    cost, accuracy = np.asarray(cost, float), np.asarray(accuracy, float)
+    order = np.lexsort((-accuracy, cost))
+    mask = np.zeros(len(cost), bool)
+    best = -np.inf
+    for i in order:
+        if accuracy[i] > best:
+            mask[i], best = True, accuracy[i]
+    return mask
+
+
+def _column(table, *candidates: str) -> str:
+    for name in candidates:
+        if name in table.columns:
+            return name
+    raise KeyError(f"none of the columns {candidates} in table with columns {list(table.columns)}")
+
+
+def _axes(ax):
+    import matplotlib.pyplot as plt
+
+    return ax if ax is not None else plt.subplots(figsize=(6, 4))[1]
+
+
+def plot_accuracy_vs_cost(table, cost: str = "mmacs", accuracy: str = "val_acc", ax=None):
+    """Accuracy vs multiply-adds (or latency) of evaluated children, Pareto front drawn, and the
+    largest / smallest child marked."""
+    ax = _axes(ax)
+    cost = _column(table, cost, "macs_m", "MMACs", "latency_ms")
+    accuracy = _column(table, accuracy, "acc", "test_acc")
+    x, y = table[cost].to_numpy(float), table[accuracy].to_numpy(float)
+    ax.scatter(x, y, s=18, alpha=0.6, label="children")
+    front = pareto_front(x, y)
+    order = np.argsort(x[front])
+    ax.plot(x[front][order], y[front][order], "r-", lw=1.5, label="Pareto front")
+    for label, idx in (("max", int(np.argmax(x))), ("min", int(np.argmin(x)))):
+        ax.annotate(label, (x[idx], y[idx]), textcoords="offset points", xytext=(4, 4))
+        ax.scatter([x[idx]], [y[idx]], marker="*", s=120, c="k")
+    unit = "latency (ms)" if "latency" in cost else "multiply-adds (millions)"
+    ax.set(xlabel=unit, ylabel=f"{accuracy.replace('_', ' ')} (fraction)", title="children: accuracy vs cost")
+    ax.legend()
+    return ax
+
+
+def plot_training_curves(metrics, ax=None):
+    """Validation accuracy per validation child over epochs."""
+    ax = _axes(ax)
+    for col in metrics.columns:
+        match = _VAL_ACC.match(col)
+        if match:
+            series = metrics[["epoch", col]].dropna()
+            ax.plot(series["epoch"], series[col], marker=".", label=match["child"])
+    ax.set(xlabel="epoch", ylabel="validation accuracy (fraction)", title="validation children (BN recalibrated)")
+    ax.legend()
+    return ax
+
+
+def pada_history(metrics) -> dict[str, Any]:
+    """``{dimension: DataFrame(epoch x value -> probability)}`` from the PA&DA columns of the logs."""
+    out: dict[str, dict[str, Any]] = {}
+    for col in metrics.columns:
+        match = _PADA_P.match(col)
+        if match:
+            series = metrics[["epoch", col]].dropna().set_index("epoch")[col]
+            out.setdefault(match["dim"], {})[match["value"]] = series
+    import pandas as pd
+
+    return {dim: pd.DataFrame(values).sort_index(axis=1, key=lambda c: c.astype(float)) for dim, values in out.items()}
+
+
+def plot_pada_heatmaps(metrics, ncols: int = 4):
+    """One heatmap per searchable dimension: probability of each value (columns) per epoch (rows)."""
+    import matplotlib.pyplot as plt
+
+    history = pada_history(metrics)
+    if not history:
+        raise ValueError("no PA&DA distributions in these logs (train with sampler=sandwich_pada)")
+    nrows = -(-len(history) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.6 * nrows), squeeze=False)
+    for ax, (dim, table) in zip(axes.flat, history.items()):
+        image = ax.imshow(table.to_numpy(), aspect="auto", cmap="viridis", vmin=0, vmax=1, origin="lower")
+        ax.set_xticks(range(table.shape[1]), table.columns)
+        ax.set(title=dim, xlabel="value", ylabel="epoch")
+        fig.colorbar(image, ax=ax, label="probability")
+    for ax in list(axes.flat)[len(history):]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def plot_data_importance(meta: dict[str, Any], ax=None):
+    """Histogram of the PA&DA data sampling probabilities, as multiples of uniform (N * p_i)."""
+    ax = _axes(ax)
+    if not meta or "data_sampler" not in meta:
+        raise ValueError("no PA&DA data sampler state in this checkpoint (train with data_sampler=pada)")
+    probs = meta["data_sampler"]["probs"].double()
+    ax.hist((probs * len(probs)).numpy(), bins=40)
+    ax.set(xlabel="sampling probability / uniform probability", ylabel="training samples (count)",
+           title="PA&DA data importance")
+    return ax
+
+
+def plot_ranking(ranking: dict[str, Any] | str | Path, ax=None):
+    """Supernet-inherited vs stand-alone accuracy (``benchmarks/results/ranking.json``), with
+    Kendall tau and Spearman rho of each training method (first seed)."""
+    from supernet.metrics.ranking import kendall_tau, spearman_rho
+
+    if not isinstance(ranking, dict):
+        ranking = json.loads(Path(ranking).read_text())
+    ax = _axes(ax)
+    truth = np.asarray(ranking["truth_val_acc"])
+    for name, runs in ranking["supernet_val_acc"].items():
+        score = np.asarray(runs[0])
+        ax.scatter(truth, score, s=20, label=f"{name}: tau={kendall_tau(score, truth):.2f}, rho={spearman_rho(score, truth):.2f}")
+    ax.set(xlabel="stand-alone validation accuracy (fraction)", ylabel="supernet validation accuracy (fraction)",
+           title="ranking consistency")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def save_report(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Path]:
+    """Write the figures of a run as PNGs (``supernet-report``); returns their paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    run = load_run(run_dir)
+    out = Path(out_dir) if out_dir else run.path / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+
+    def save(name, fig):
+        path = out / f"{name}.png"
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+        plt.close(fig)
+        written.append(path)
+
+    save("accuracy_vs_macs", plot_accuracy_vs_cost(run.children_table()).figure)
+    if run.metrics is not None:
+        save("training_curves", plot_training_curves(run.metrics).figure)
+        if pada_history(run.metrics):
+            save("pada_paths", plot_pada_heatmaps(run.metrics))
+    if run.meta and "data_sampler" in run.meta:
+        save("pada_data", plot_data_importance(run.meta).figure)
+    return written

@@ -1,0 +1,35 @@
+"""The analysis notebook runs top to bottom against a tiny fresh run (and stays in sync with its
+jupytext .py twin)."""
+
+import json
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+from helpers import train
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def test_notebook_pair_is_in_sync():
+    import jupytext
+
+    from_py = jupytext.read(NOTEBOOKS / "analysis.py")
+    from_ipynb = nbformat.read(NOTEBOOKS / "analysis.ipynb", as_version=4)
+    assert [c.source for c in from_py.cells] == [c.source for c in from_ipynb.cells]
+
+
+def test_notebook_executes_against_a_fresh_run(tmp_path):
+    run_dir = tmp_path / "run"
+    train(run_dir, ["experiment=pada_digits", "trainer.max_epochs=2", "test_after_fit=false"])
+    ranking = tmp_path / "ranking.json"
+    ranking.write_text(json.dumps({"truth_val_acc": [0.9, 0.95, 0.97],
+                                   "supernet_val_acc": {"sandwich+uniform": [[0.8, 0.9, 0.92]]}}))
+    nb = nbformat.read(NOTEBOOKS / "analysis.ipynb", as_version=4)
+    params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    params.source = f"RUN_DIR = {str(run_dir)!r}\nRANKING = {str(ranking)!r}"
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert sum(1 for o in outputs if "image/png" in o.get("data", {})) >= 4  # front, curves, heatmaps, data, ranking
