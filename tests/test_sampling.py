@@ -79,6 +79,11 @@ def test_attentive_picks_best_or_worst_by_score(tiny_space):
 class _TwoStageModel(nn.Module):
     """Parameters named like a supernet: stage 0, stage 1 and the rest (head)."""
 
+    from supernet.models.base import Supernet
+
+    stage_container = "stages"
+    parameter_stages = Supernet.parameter_stages
+
     def __init__(self):
         super().__init__()
         self.stages = nn.ModuleList([nn.Linear(4, 4), nn.Linear(4, 4)])

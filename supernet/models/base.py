@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 
 import torch
@@ -17,6 +18,10 @@ from supernet.space import Arch, SearchSpace
 class Supernet(nn.Module):
     """Base class. Subclasses build elastic layers in ``__init__`` and implement ``_configure``
     (activate a child) and ``_assemble`` (plain torch layers of the active child)."""
+
+    # The ModuleList whose i-th entry holds the weights of the space's stage i (PA&DA credits a
+    # stage's gradient to that stage's choices); other parameters belong to no stage.
+    stage_container = "stages"
 
     def __init__(self, space: SearchSpace, num_classes: int, in_chans: int):
         super().__init__()
@@ -55,6 +60,15 @@ class Supernet(nn.Module):
     def complexity(self, arch: Arch | str | None = None) -> Complexity:
         arch = self.arch if arch is None else self.space.resolve(arch)
         return complexity(self.space, arch, in_chans=self.in_chans, num_classes=self.num_classes)
+
+    def parameter_stages(self) -> dict[nn.Parameter, int | None]:
+        """The stage index of every parameter (``None``: stem, head and other shared weights)."""
+        pattern = re.compile(rf"(?:^|\.){re.escape(self.stage_container)}\.(\d+)\.")
+        stages = {}
+        for name, param in self.named_parameters():
+            match = pattern.search(name)
+            stages[param] = int(match.group(1)) if match else None
+        return stages
 
     # -- regularisation (BigNAS: dropout / drop-path on the largest child only) -----------------
     def _regularizers(self) -> Iterator[tuple[nn.Module, str]]:

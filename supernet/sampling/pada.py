@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 import random
-import re
 from typing import Any
 
 import torch
@@ -33,9 +32,6 @@ from torch import nn
 
 from supernet.sampling.arch_samplers import Child, SandwichSampler, StepInfo
 from supernet.space import Arch, SearchSpace
-
-_STAGE = re.compile(r"(?:^|\.)stages\.(\d+)\.")
-
 
 def tau_at(schedule: str, epoch: int, max_epochs: int) -> float:
     """Weight of the measured importance after ``epoch`` (0-based) of ``max_epochs``."""
@@ -64,7 +60,6 @@ class PadaPathSampler(SandwichSampler):
         self.probs = [[1.0 / len(d.choices)] * len(d.choices) for d in self.dims]
         self._reset_estimates()
         self._updates = 0
-        self._param_stage: dict[nn.Parameter, int] = {}
         self._acc: torch.Tensor | None = None
         self._recording = False
 
@@ -81,13 +76,14 @@ class PadaPathSampler(SandwichSampler):
 
     # -- measuring ----------------------------------------------------------------------------
     def attach(self, model: nn.Module) -> None:
-        """Register gradient hooks; parameters under ``stages.<i>.`` belong to stage ``i``, the
-        rest (stem, head, classifier) to the whole-network bucket ``num_stages``."""
+        """Register gradient hooks. ``model.parameter_stages()`` (``Supernet``) says which stage
+        owns each parameter; the others (stem, head, classifier) and the parameters of a plain
+        module go to the whole-network bucket ``num_stages``."""
         n = self.space.num_stages
-        for name, param in model.named_parameters():
-            match = _STAGE.search(name)
-            stage = int(match.group(1)) if match else n
-            self._param_stage[param] = stage
+        stages = model.parameter_stages() if hasattr(model, "parameter_stages") else {}
+        for param in model.parameters():
+            stage = stages.get(param)
+            stage = n if stage is None else stage
             param.register_hook(self._hook(stage))
         self._acc = torch.zeros(2, n + 1, dtype=torch.float64)
 
