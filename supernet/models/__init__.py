@@ -6,9 +6,15 @@ from collections.abc import Callable
 
 from supernet.models.base import Supernet
 from supernet.models.mbconv import MBConvSupernet
+from supernet.models.resnet import ResNetSupernet
+from supernet.models.vit import ViTSupernet
 from supernet.space import SearchSpace, SpaceError, load_space
 
-FAMILY_MODELS: dict[str, Callable[..., Supernet]] = {"mbconv": MBConvSupernet}
+FAMILY_MODELS: dict[str, Callable[..., Supernet]] = {
+    "mbconv": MBConvSupernet,
+    "resnet": ResNetSupernet,
+    "vit": ViTSupernet,
+}
 
 
 def build(space: SearchSpace | str, num_classes: int, in_chans: int = 3, **kwargs) -> Supernet:
@@ -20,4 +26,4 @@ def build(space: SearchSpace | str, num_classes: int, in_chans: int = 3, **kwarg
     return FAMILY_MODELS[space.family](space, num_classes, in_chans, **kwargs)
 
 
-__all__ = ["build", "Supernet", "MBConvSupernet", "FAMILY_MODELS"]
+__all__ = ["build", "Supernet", "MBConvSupernet", "ResNetSupernet", "ViTSupernet", "FAMILY_MODELS"]

@@ -1,6 +1,6 @@
 """Search spaces as data: choices, ``Arch`` (one child), sampling helpers, geometry."""
 
-from supernet.space import mbconv  # noqa: F401  (registers the family)
+from supernet.space import mbconv, resnet, vit  # noqa: F401  (register the families)
 from supernet.space.arch import Arch, Choices
 from supernet.space.errors import ArchError, SpaceError
 from supernet.space.loading import available_spaces, config_dir, load_space

@@ -1,0 +1,99 @@
+"""Load a supernet out of a ``supernet-train`` checkpoint, safely, and name children of its space.
+
+Checkpoints are read with ``torch.load(weights_only=True)`` only: tensors and plain containers,
+never arbitrary pickled objects, so a checkpoint from elsewhere cannot run code on load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from supernet.models import Supernet, build
+from supernet.space import Arch, ArchError, SearchSpace
+
+CHECKPOINT_KEY = "supernet"  # the entry supernet-train adds to its Lightning checkpoints
+WEIGHTS_PREFIX = "supernet."  # SupernetModule keeps the model as ``self.supernet``
+
+
+@dataclass
+class LoadedSupernet:
+    model: Supernet
+    space: SearchSpace
+    meta: dict[str, Any]
+    path: Path
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """The checkpoint dict, or a one-line error naming the file: missing, unreadable, not ours."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # noqa: BLE001 - truncated zip, bad pickle opcodes, refused globals: all "unreadable"
+        raise ValueError(f"{path} is not a readable checkpoint (truncated or corrupt?): {_first_line(err)}") from None
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get(CHECKPOINT_KEY), Mapping):
+        raise ValueError(f"{path} was not written by supernet-train (it has no {CHECKPOINT_KEY!r} entry)")
+    if not isinstance(ckpt.get("state_dict"), Mapping):
+        raise ValueError(f"{path} has no 'state_dict' with the supernet weights")
+    return ckpt
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> LoadedSupernet:
+    """The supernet of a ``supernet-train`` checkpoint with its weights, space and description."""
+    path = Path(path)
+    ckpt = read_checkpoint(path, map_location)
+    meta = dict(ckpt[CHECKPOINT_KEY])
+    missing = [k for k in ("space", "num_classes", "in_chans") if k not in meta]
+    if missing:
+        raise ValueError(f"{path}: the {CHECKPOINT_KEY!r} entry lacks {missing}")
+    try:
+        space = SearchSpace.from_dict(meta["space"])
+    except ValueError as err:
+        raise ValueError(f"{path}: the search space stored in the checkpoint is invalid: {_first_line(err)}") from None
+    model = build(space, int(meta["num_classes"]), int(meta["in_chans"]), **dict(meta.get("model_kwargs") or {}))
+    weights = {k[len(WEIGHTS_PREFIX):]: v for k, v in ckpt["state_dict"].items() if k.startswith(WEIGHTS_PREFIX)}
+    try:
+        model.load_state_dict(weights, strict=True)
+    except RuntimeError as err:
+        raise ValueError(
+            f"{path}: the weights do not fit the supernet of space {space.name!r} stored with them: {_first_line(err)}"
+        ) from None
+    return LoadedSupernet(model.to(map_location), space, meta, path)
+
+
+def resolve_arch(space: SearchSpace, spec: Any) -> Arch:
+    """An arch of ``space`` from ``max``/``min``/``mid``/``random:<seed>``, an arch string, a mapping,
+    or the path of a YAML file (an artifact's ``arch.yaml``, a search's ``best_*.yaml``, or a plain
+    arch mapping). Raises ``ArchError`` (a ``ValueError``) naming what does not fit the space."""
+    if isinstance(spec, str) and spec.endswith((".yaml", ".yml")):
+        path = Path(spec)
+        if not path.is_file():
+            raise FileNotFoundError(f"arch file not found: {path}")
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as err:
+            raise ArchError(f"arch file {path} is not valid YAML: {_first_line(err)}") from None
+        if isinstance(data, Mapping) and isinstance(data.get("space"), Mapping):
+            other = data["space"].get("name")
+            if data["space"] != space.to_dict():
+                raise ArchError(f"arch file {path} was made for space {other!r}, which differs from this "
+                                f"checkpoint's space {space.name!r}")
+        if isinstance(data, Mapping) and "arch" in data:
+            data = data["arch"]
+        try:
+            return space.resolve(data)
+        except ArchError as err:
+            raise ArchError(f"arch file {path}: {err}") from None
+    return space.resolve(spec)

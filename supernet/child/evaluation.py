@@ -1,0 +1,163 @@
+"""Evaluate children of a loaded supernet: BN recalibration on cached batches, accuracy, latency.
+
+The calibration batches are read from the data loader once and kept as tensors, so every child
+costs only its calibration forwards and its evaluation forwards — what makes a search over
+hundreds of children affordable.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from supernet.child.calibration import calibrate_bn
+from supernet.data.base import resize_to
+from supernet.metrics.complexity import Complexity, complexity
+from supernet.metrics.latency import LatencySettings, measure_latency
+from supernet.models import Supernet
+from supernet.space import Arch
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} but CUDA is not available here (use device=cpu)")
+    return torch.device(device)
+
+
+def materialise(batches: Iterable, limit: int | None, device: torch.device) -> list[Batch]:
+    """The first ``limit`` (all when ``None``) ``(x, y, ...)`` batches as ``(x, y)`` tensors on ``device``."""
+    out = []
+    for batch in batches:
+        if limit is not None and len(out) >= limit:
+            break
+        out.append((batch[0].to(device), batch[1].to(device)))
+    return out
+
+
+@dataclass
+class Score:
+    accuracy: float
+    loss: float
+    count: int
+
+
+@torch.no_grad()
+def score(model: nn.Module, batches: Iterable, resolution: int, device: torch.device) -> Score:
+    """Top-1 accuracy and mean cross-entropy of ``model`` (eval mode) over ``(x, y, ...)`` batches."""
+    model.eval()
+    correct, loss, count = 0, 0.0, 0
+    for batch in batches:
+        x, y = batch[0].to(device), batch[1].to(device)
+        logits = model(resize_to(x, resolution))
+        correct += int((logits.argmax(1) == y).sum())
+        loss += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
+        count += y.numel()
+    if count == 0:
+        raise ValueError("the evaluation split is empty")
+    return Score(correct / count, loss / count, count)
+
+
+class ChildEvaluator:
+    """Recalibrates, extracts and scores children of ``model`` on fixed, cached data.
+
+    ``val`` / ``test`` are cached batch lists or loaders (a loader is iterated on every call).
+    """
+
+    def __init__(self, model: Supernet, calibration: list[Batch], val: Iterable | None = None,
+                 test: Iterable | None = None, device: torch.device = torch.device("cpu"),
+                 latency: LatencySettings | None = None):
+        if not calibration:
+            raise ValueError("BN recalibration got no batches: the calibration data is empty")
+        self.model, self.calibration, self.val, self.test = model.to(device), calibration, val, test
+        self.device = device
+        self.latency_settings = latency or LatencySettings(device=str(device))
+        self._latency: dict[Arch, float] = {}
+
+    def complexity(self, arch: Arch) -> Complexity:
+        return complexity(self.model.space, arch, in_chans=self.model.in_chans, num_classes=self.model.num_classes)
+
+    def calibrate(self, arch: Arch) -> None:
+        """Set ``arch`` and recompute its BN statistics on the cached calibration batches."""
+        calibrate_bn(self.model, self.calibration, len(self.calibration), arch=arch)
+        self.model.eval()
+
+    def score(self, arch: Arch, split: str, calibrate: bool = True) -> Score:
+        data = {"val": self.val, "test": self.test}[split]
+        if data is None:
+            raise ValueError(f"no {split} data was given to the evaluator")
+        if calibrate:
+            self.calibrate(arch)
+        return score(self.model, data, arch.resolution, self.device)
+
+    def extract(self, arch: Arch, calibrate: bool = True) -> torch.fx.GraphModule:
+        """The recalibrated child as a plain module in eval mode (its own copy of the weights)."""
+        if calibrate:
+            self.calibrate(arch)
+        self.model.eval()
+        return self.model.extract(arch).eval()
+
+    def input_shape(self, arch: Arch) -> tuple[int, int, int]:
+        return (self.model.in_chans, arch.resolution, arch.resolution)
+
+    def latency(self, arch: Arch, child: nn.Module | None = None) -> float:
+        """Median latency (ms) of the extracted child, measured once per arch. BN statistics do not
+        change the cost, so no recalibration is needed just to time a child."""
+        if arch not in self._latency:
+            s = self.latency_settings
+            child = child or self.model.eval().extract(arch)
+            if torch.device(s.device) != self.device:  # e.g. accuracy on the GPU, latency on the CPU
+                child = copy.deepcopy(child).to(s.device)
+            self._latency[arch] = measure_latency(child, self.input_shape(arch), s.device, s.batch_size,
+                                                  s.warmup, s.repeats, s.num_threads)
+        return self._latency[arch]
+
+    def row(self, arch: Arch, latency: bool = True) -> dict:
+        """One table row: arch, MMACs, params, latency, and val/test accuracy and loss after
+        recalibration (scored with the extracted child, which computes what the supernet does)."""
+        c = self.complexity(arch)
+        child = self.extract(arch)
+        row = {"arch": str(arch), "mmacs": c.macs / 1e6, "params_m": c.params / 1e6}
+        if latency:
+            s = self.latency_settings
+            row.update(latency_ms=self.latency(arch, child), latency_device=s.device,
+                       latency_batch_size=s.batch_size, latency_warmup=s.warmup, latency_repeats=s.repeats,
+                       latency_threads=s.num_threads if s.device == "cpu" else None)
+        for split, data in (("val", self.val), ("test", self.test)):
+            result = score(child, data, arch.resolution, self.device) if data is not None else None
+            row[f"{split}_acc"] = result.accuracy if result else math.nan
+            row[f"{split}_loss"] = result.loss if result else math.nan
+        return row
+
+
+def evaluator_for(model: Supernet, datamodule, *, calib_batches: int, device: torch.device,
+                  latency: LatencySettings | None = None, cache_val: bool = False,
+                  val_batches: int | None = None, test: bool = True) -> ChildEvaluator:
+    """A ``ChildEvaluator`` over the calibration/val/test data of ``datamodule`` (a supernet data
+    module, set up here): ``calib_batches`` training batches are cached as tensors; the validation
+    split is cached too with ``cache_val`` (repeated scoring, e.g. a search) and cut to
+    ``val_batches`` batches when given."""
+    if not isinstance(calib_batches, int) or calib_batches < 1:
+        raise ValueError(f"calib_batches must be a positive integer, got {calib_batches!r}")
+    if val_batches is not None and (not isinstance(val_batches, int) or val_batches < 1):
+        raise ValueError(f"val_batches must be a positive integer or null, got {val_batches!r}")
+    datamodule.setup("fit")
+    if (datamodule.num_classes, datamodule.in_chans) != (model.num_classes, model.in_chans):
+        raise ValueError(
+            f"the checkpoint's supernet was trained for {model.num_classes} classes and {model.in_chans} input "
+            f"channel(s), the data ({type(datamodule).__name__}) has {datamodule.num_classes} and "
+            f"{datamodule.in_chans}: pass the training data config (data=...)"
+        )
+    calibration = materialise(datamodule.calibration_dataloader(), calib_batches, device)
+    val = datamodule.val_dataloader()
+    if cache_val or val_batches is not None:
+        val = materialise(val, val_batches, device)
+    return ChildEvaluator(model, calibration, val, datamodule.test_dataloader() if test else None, device, latency)

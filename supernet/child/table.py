@@ -1,0 +1,113 @@
+"""Tables of children (CSV, plus parquet when pandas and pyarrow are installed), and the child
+lists that ``supernet-evaluate`` measures: named children, seeded random samples, one-dimension grids.
+
+A table is rewritten through a temporary file and a rename after every row, so an interrupted
+run leaves a complete table of the rows done so far, and a rerun skips them (resume).
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import math
+import os
+import random
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from supernet.space import Arch, ArchError, Dimension, SearchSpace
+
+_STAGE_KEY = re.compile(r"^stages?\[?(\d+)\]?\.([a-z_]+)$")
+
+
+def find_dimension(space: SearchSpace, key: str) -> Dimension:
+    """The dimension named ``key``: a global field (``resolution``, ``stem``, ``head``, ...) or a
+    stage field as ``stage<i>.<field>`` (also ``stages[<i>].<field>``), stages counted from 0."""
+    key = str(key).strip()
+    match = _STAGE_KEY.match(key)
+    stage, name = (int(match.group(1)), match.group(2)) if match else (None, key)
+    for dim in space.dimensions:
+        if dim.stage == stage and dim.field == name:
+            return dim
+    globals_ = [d.field for d in space.dimensions if d.stage is None]
+    stage_fields = sorted({d.field for d in space.dimensions if d.stage is not None})
+    raise ArchError(
+        f"grid={key!r} is not a dimension of space {space.name!r}: use one of {globals_} or "
+        f"stage<i>.<field> with i in 0..{space.num_stages - 1} and field in {stage_fields}"
+    )
+
+
+def grid_archs(space: SearchSpace, key: str) -> list[Arch]:
+    """Every choice of one dimension, all other dimensions at their largest choice."""
+    dim = find_dimension(space, key)
+    return [space.with_values(space.max(), {dim: value}) for value in dim.choices]
+
+
+def sample_archs(space: SearchSpace, count: int, seed: int) -> list[Arch]:
+    """``count`` distinct random children (fewer if the space is smaller), drawn from ``seed``."""
+    if not isinstance(count, int) or count < 0:
+        raise ValueError(f"sample must be a non-negative integer, got {count!r}")
+    gen, out = random.Random(seed), {}
+    for _ in range(count * 100):
+        if len(out) >= min(count, space.size()):
+            break
+        arch = space.sample(gen)
+        out.setdefault(arch, None)
+    return list(out)
+
+
+def read_rows(path: str | Path) -> list[dict[str, str]]:
+    path = Path(path)
+    if not path.is_file():
+        return []
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def write_rows(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Write ``rows`` as a CSV atomically (temporary file + rename); columns in first-seen order."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns: dict[str, None] = {}
+    for row in rows:
+        columns.update(dict.fromkeys(row))
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(columns))
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def write_parquet(csv_path: str | Path) -> Path | None:
+    """A parquet copy of a CSV table when pandas and pyarrow are installed; None otherwise."""
+    if importlib.util.find_spec("pandas") is None or importlib.util.find_spec("pyarrow") is None:
+        return None
+    import pandas as pd
+
+    out = Path(csv_path).with_suffix(".parquet")
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    pd.read_csv(csv_path).to_parquet(tmp, index=False)
+    os.replace(tmp, out)
+    return out
+
+
+class ResumableTable:
+    """A CSV of one row per arch; rows already in the file are kept and their archs skipped."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.rows: list[dict[str, Any]] = read_rows(self.path)
+        if self.rows and "arch" not in self.rows[0]:
+            raise ValueError(f"{self.path} exists but has no 'arch' column: not a table of children (choose another output=)")
+        self.done = {row["arch"] for row in self.rows}
+
+    def todo(self, archs: Iterable[Arch]) -> list[Arch]:
+        return [a for a in dict.fromkeys(archs) if str(a) not in self.done]
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        self.rows.append({k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()})
+        self.done.add(str(row["arch"]))
+        write_rows(self.path, self.rows)

@@ -1,0 +1,72 @@
+"""``supernet-evaluate``: a table of children of a checkpoint (Hydra app over ``conf/evaluate.yaml``).
+
+    supernet-evaluate ckpt_path=outputs/train/.../checkpoints/last.ckpt children=[max,mid,min]
+    supernet-evaluate ckpt_path=... sample=50 output=tables/random50.csv    # rerun to resume
+    supernet-evaluate ckpt_path=... grid=resolution
+    supernet-evaluate ckpt_path=... grid=stage1.width
+
+Columns: arch, source, mmacs, params_m, latency_ms (+ device, batch size, warm-up, repeats,
+threads), val_acc/val_loss and test_acc/test_loss after BN recalibration, calib_batches.
+"""
+
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+
+from supernet.cli.common import CONFIG_PATH, plain, user_errors
+
+
+def archs_to_measure(cfg: DictConfig, space) -> dict:
+    """{arch: where it came from} for ``children``, ``sample`` and ``grid``, in that order."""
+    from supernet.child import resolve_arch
+    from supernet.child.table import grid_archs, sample_archs
+
+    children = plain(cfg.children) or []
+    if isinstance(children, str):
+        children = [children]
+    out: dict = {}
+    for spec in children:
+        out.setdefault(resolve_arch(space, spec), str(spec))
+    for i, arch in enumerate(sample_archs(space, cfg.sample, cfg.seed)):
+        out.setdefault(arch, f"sample:{cfg.seed}:{i}")
+    if cfg.grid is not None:
+        for arch in grid_archs(space, cfg.grid):
+            out.setdefault(arch, f"grid:{cfg.grid}")
+    if not out:
+        raise ValueError("nothing to evaluate: give children=[max,min,...], sample=<N> or grid=<dimension>")
+    return out
+
+
+def run(cfg: DictConfig) -> list[dict]:
+    from rich.progress import Progress
+
+    from supernet.child.table import ResumableTable, write_parquet
+    from supernet.cli.extract import evaluator, load
+
+    loaded = load(cfg)
+    archs = archs_to_measure(cfg, loaded.space)
+    table = ResumableTable(cfg.output)
+    todo = table.todo(archs)
+    if len(todo) < len(archs):
+        print(f"resuming {table.path}: {len(archs) - len(todo)} of {len(archs)} children already measured")
+    if todo:
+        ev = evaluator(cfg, loaded)
+        with Progress() as progress:
+            task = progress.add_task("children", total=len(todo))
+            for arch in todo:
+                table.add({"arch": str(arch), "source": archs[arch], **ev.row(arch), "calib_batches": cfg.calib_batches})
+                progress.advance(task)
+    parquet = write_parquet(table.path)
+    print(f"table: {table.path}" + (f" (and {parquet.name})" if parquet else " (parquet skipped: needs pandas and pyarrow)"))
+    return table.rows
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="evaluate")
+@user_errors
+def main(cfg: DictConfig) -> None:
+    run(cfg)
+
+
+if __name__ == "__main__":
+    main()

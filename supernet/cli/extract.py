@@ -1,0 +1,66 @@
+"""``supernet-extract``: one child of a checkpoint -> an artifact folder (Hydra app over ``conf/extract.yaml``).
+
+    supernet-extract ckpt_path=outputs/train/.../checkpoints/last.ckpt arch=mid
+    supernet-extract ckpt_path=... arch=r20s16h96/w16d2k3e1/w24d2k5e3/w32d3k5e4 out=children/c1
+    supernet-extract ckpt_path=... arch=outputs/search/.../best_macs_max=2000000.yaml
+
+The folder holds arch.yaml, model.safetensors, model.pt2, model.onnx and metrics.json (see
+``supernet.child.artifact``); load it with ``supernet.child.load(folder)`` or ``torch.export.load``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from supernet.cli.common import CONFIG_PATH, plain, user_errors
+
+
+def load(cfg: DictConfig):
+    """The checkpoint's supernet (read safely) on the configured device."""
+    from supernet.child import load_checkpoint, resolve_device
+
+    return load_checkpoint(cfg.ckpt_path, map_location=resolve_device(str(cfg.device)))
+
+
+def evaluator(cfg: DictConfig, loaded, *, cache_val: bool = False, val_batches: int | None = None, test: bool = True):
+    """An evaluator of ``loaded``'s children over the configured data (``cfg.data``: the data the
+    supernet was trained on), with cached calibration batches and the configured latency settings."""
+    from hydra.utils import instantiate
+
+    from supernet.child import evaluator_for, resolve_device
+    from supernet.metrics import LatencySettings
+
+    lat = plain(cfg.latency)
+    latency = LatencySettings(**{**lat, "device": str(resolve_device(str(lat.get("device", "cpu"))))})
+    return evaluator_for(loaded.model, instantiate(cfg.data), calib_batches=cfg.calib_batches,
+                         device=resolve_device(str(cfg.device)), latency=latency, cache_val=cache_val,
+                         val_batches=val_batches, test=test)
+
+
+def run(cfg: DictConfig) -> dict:
+    from supernet.child import check_destination, extract_artifact, resolve_arch
+
+    # Checks before any work: the destination, the checkpoint, the arch.
+    out = check_destination(cfg.out, cfg.overwrite)
+    loaded = load(cfg)
+    arch = resolve_arch(loaded.space, plain(cfg.arch))
+    metrics = extract_artifact(evaluator(cfg, loaded), arch, out, model_kwargs=loaded.meta.get("model_kwargs"),
+                               overwrite=cfg.overwrite, onnx=cfg.onnx, source={"checkpoint": str(Path(cfg.ckpt_path))})
+    print(f"child {arch}\n  {metrics['mmacs']:.2f} MMACs, {metrics['params'] / 1e6:.3f} M params, "
+          f"val acc {metrics['val_acc']:.4f}, test acc {metrics['test_acc']:.4f}, "
+          f"latency {metrics['latency']['ms']:.2f} ms ({metrics['latency']['device']}, "
+          f"batch {metrics['latency']['batch_size']})\n  onnx: {metrics['onnx']}\nartifact: {out}")
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="extract")
+@user_errors
+def main(cfg: DictConfig) -> None:
+    run(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""Class token and absolute position embedding of an elastic-resolution, elastic-width ViT.
+
+The learnable position embedding is kept for the *largest* patch grid of the space. A child with a
+smaller grid uses it resampled (timm's ``resample_abs_pos_embed``: bicubic, antialiased; the class
+token's entry is kept as is), after slicing the leading ``embed_dim`` channels. The resampling is
+differentiable, so every grid trains the same table. Export runs the same ``active_weight`` once
+and stores the result as the child's own (grid-sized) position embedding, so the child computes
+exactly what the supernet computes, with no interpolation at inference.
+"""
+
+from __future__ import annotations
+
+import torch
+from timm.layers import resample_abs_pos_embed, trunc_normal_
+from torch import nn
+
+
+class PosEmbed(nn.Module):
+    """Plain: prepend the class token, add the position embedding (what a child exports to)."""
+
+    def __init__(self, cls_token: torch.Tensor, pos_embed: torch.Tensor):
+        super().__init__()
+        self.cls_token = nn.Parameter(cls_token)
+        self.pos_embed = nn.Parameter(pos_embed)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
+
+
+class ClassTokenPool(nn.Module):
+    """The class token's features: ``(B, N, D) -> (B, D)``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, 0]
+
+
+class ElasticPosEmbed(nn.Module):
+    def __init__(self, max_embed: int, max_grid: int):
+        super().__init__()
+        self.max_grid = max_grid
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, max_embed))
+        self.pos_embed = nn.Parameter(torch.zeros(1, max_grid**2 + 1, max_embed))
+        trunc_normal_(self.pos_embed, std=0.02)
+        nn.init.normal_(self.cls_token, std=1e-6)
+
+    def active_weight(self, embed_dim: int, grid: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Class token and position embedding for ``embed_dim`` channels on a ``grid`` x ``grid`` patch grid."""
+        cls, pos = self.cls_token[..., :embed_dim], self.pos_embed[..., :embed_dim]
+        if grid != self.max_grid:
+            pos = resample_abs_pos_embed(pos, [grid, grid], [self.max_grid, self.max_grid], num_prefix_tokens=1)
+        return cls, pos
+
+    def forward(self, x: torch.Tensor, grid: int) -> torch.Tensor:
+        cls, pos = self.active_weight(x.shape[-1], grid)
+        return torch.cat([cls.expand(x.shape[0], -1, -1), x], dim=1) + pos
+
+    @torch.no_grad()
+    def export(self, embed_dim: int, grid: int) -> PosEmbed:
+        cls, pos = self.active_weight(embed_dim, grid)
+        return PosEmbed(cls.clone(), pos.clone())

@@ -1,0 +1,11 @@
+"""Evolutionary and random search of children under multiply-add / parameter / latency limits."""
+
+from supernet.search.constraints import Constraints, check_achievable, expand
+from supernet.search.evolution import Candidate, EvolutionSettings, Problem, Search, SearchExhausted, best
+from supernet.search.runner import ALGORITHMS, SearchResult, check_targets, run_search
+from supernet.search.pareto import pareto_front
+
+__all__ = [
+    "Constraints", "expand", "check_achievable", "Candidate", "EvolutionSettings", "Problem", "Search",
+    "SearchExhausted", "best", "pareto_front", "run_search", "check_targets", "SearchResult", "ALGORITHMS",
+]

@@ -1,0 +1,63 @@
+"""One ``supernet-search`` run: every combination of limits, one search each, shared scores."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from supernet.search.constraints import Constraints, check_achievable
+from supernet.search.evolution import Candidate, EvolutionSettings, Problem, Search, best
+from supernet.search.pareto import pareto_front
+from supernet.space import SearchSpace
+
+ALGORITHMS = ("evolution", "random")
+
+
+@dataclass
+class SearchResult:
+    history: list[dict[str, Any]] = field(default_factory=list)  # every scoring, in order
+    best: dict[Constraints, Candidate] = field(default_factory=dict)
+    scored: dict[Constraints, list[Candidate]] = field(default_factory=dict)
+
+    def pareto(self) -> list[dict[str, Any]]:
+        """Accuracy/multiply-add Pareto front of every distinct arch scored."""
+        distinct = {c.arch: c for cs in self.scored.values() for c in cs}
+        return [c.row() for c in pareto_front(distinct.values())]
+
+
+def check_targets(space: SearchSpace, problem: Problem, targets: list[Constraints]) -> None:
+    """Stop, naming the smallest achievable value, when a limit is below what the smallest child
+    needs; its latency is measured only when a latency limit is set."""
+    c = problem.complexity(space.min())
+    smallest = {"macs_max": c.macs, "params_max": c.params}
+    if any(lim.latency_ms_max is not None for lim in targets):
+        smallest["latency_ms_max"] = problem.latency(space.min())
+    for target in targets:
+        check_achievable(target, smallest)
+
+
+def run_search(space: SearchSpace, problem: Problem, targets: list[Constraints], algorithm: str,
+               settings: EvolutionSettings, seed: int,
+               progress: Callable[[Constraints, Candidate], None] | None = None) -> SearchResult:
+    """Search under each of ``targets``. Unreachable limits stop everything before any scoring."""
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm={algorithm!r} is not one of {list(ALGORITHMS)}")
+    check_targets(space, problem, targets)
+    result = SearchResult()
+    cache: dict = {}
+    for target in targets:
+        def record(candidate: Candidate, method: str, iteration: int, target: Constraints = target) -> None:
+            result.history.append({"constraints": target.label, "method": method, "iteration": iteration,
+                                   **candidate.row()})
+            if progress is not None:
+                progress(target, candidate)
+
+        search = Search(space, problem, target, on_score=record, cache=cache)
+        if algorithm == "evolution":
+            scored = search.evolution(settings, seed)
+        else:
+            scored = search.random(settings.budget, seed, settings.max_tries)
+        result.scored[target] = scored
+        result.best[target] = best(scored)
+    return result

@@ -1,0 +1,323 @@
+"""Children out of checkpoints: safe loading, artifacts, tables, constrained search (issue 6).
+
+One quick digits run (module fixture) gives the checkpoint every test reuses; one extraction gives
+the artifact. The CLI exit-code checks run as subprocesses, started together (each spends most of
+its time importing torch, Lightning and Hydra) and awaited by the tests that read them.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import random
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from helpers import compose_config, train
+from supernet.child import ChildEvaluator, evaluator_for, load, load_checkpoint, read_checkpoint, resolve_arch
+from supernet.child.artifact import atomic_folder
+from supernet.metrics import LatencySettings, LatencyTable, complexity, measure_latency
+from supernet.models import build
+from supernet.search import Constraints, EvolutionSettings, Search, best, pareto_front
+from supernet.space import Arch, ArchError, load_space
+
+REPO = Path(__file__).resolve().parent.parent
+ARCH = "r20s16h64/w16d2k3e1/w24d2k5e3/w32d1k3e4"  # a mid-size child of the tiny space
+QUICK = ["calib_batches=2", "latency.warmup=1", "latency.repeats=3", "device=cpu"]
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("run")
+    train(out, ["trainer.limit_train_batches=2", "test_after_fit=false", "validation.children=[max]",
+                "callbacks.checkpoint=null"])
+    return out / "checkpoints" / "last.ckpt"
+
+
+def _bomb(marker: Path) -> bytes:
+    """A pickle that creates ``marker`` when it is unpickled."""
+
+    class Bomb:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    return pickle.dumps(Bomb())
+
+
+@pytest.fixture(scope="module")
+def cli(ckpt, tmp_path_factory):
+    """Start every failing command at once; ``cli(name)`` waits for one: (returncode, stderr, folder)."""
+    tmp = tmp_path_factory.mktemp("cli")
+    truncated = tmp / "truncated.ckpt"
+    truncated.write_bytes(ckpt.read_bytes()[:100])
+    other = tmp / "other_space.ckpt"  # a well-formed checkpoint of another space
+    space = load_space("mobilenet_cifar")
+    model = build(space, 10, 1)
+    torch.save({"state_dict": {f"supernet.{k}": v for k, v in model.state_dict().items()},
+                "supernet": {"space": space.to_dict(), "num_classes": 10, "in_chans": 1, "model_kwargs": {}}}, other)
+    cases = {
+        "missing": ("extract", [f"ckpt_path={tmp / 'nope.ckpt'}"]),
+        "truncated": ("extract", [f"ckpt_path={truncated}"]),
+        "outside": ("extract", [f"ckpt_path={ckpt}", "arch=r20s16h64/w12d2k3e1/w24d2k5e3/w32d1k3e4"]),
+        "other_space": ("extract", [f"ckpt_path={other}", f"arch={ARCH}"]),
+        "infeasible": ("search", [f"ckpt_path={ckpt}", "constraints.macs_max=1000", "extract_best=true"]),
+    }
+    procs = {}
+    for name, (command, args) in cases.items():
+        folder = tmp / name
+        procs[name] = (subprocess.Popen(
+            [sys.executable, "-m", f"supernet.cli.{command}", *args, *QUICK, f"hydra.run.dir={folder}",
+             *([f"out={folder / 'child'}"] if command == "extract" else [])],
+            cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), folder)
+
+    def result(name):
+        proc, folder = procs[name]
+        _, err = proc.communicate(timeout=300)
+        return proc.returncode, err, folder
+
+    yield result
+    for proc, _ in procs.values():
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def artifact(ckpt, tmp_path_factory):
+    from supernet.cli.extract import run
+
+    out = tmp_path_factory.mktemp("extract")
+    cfg = compose_config("extract", [f"ckpt_path={ckpt}", f"arch={ARCH}", f"out={out / 'child'}", *QUICK], out)
+    return out / "child", run(cfg), cfg
+
+
+def _reference(ckpt, cfg, arch: str, x: torch.Tensor) -> torch.Tensor:
+    """The supernet's output for ``arch`` after the same recalibration the extraction did."""
+    from hydra.utils import instantiate
+
+    loaded = load_checkpoint(ckpt)
+    ev = evaluator_for(loaded.model, instantiate(cfg.data), calib_batches=cfg.calib_batches, device=torch.device("cpu"))
+    ev.calibrate(loaded.space.resolve(arch))
+    with torch.no_grad():
+        return loaded.model(x)
+
+
+def _assert_failed(result, *needles):
+    code, err, folder = result
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert code == 2, err
+    assert lines and lines[-1].startswith("error: "), err
+    for needle in needles:
+        assert needle in lines[-1], lines[-1]
+    leftovers = [p.name for p in folder.iterdir() if p.name not in (".hydra",) and not p.name.endswith(".log")]
+    assert leftovers == [], leftovers  # no artifact, no temporary folder, no table
+
+
+def test_round_trip_load_and_torch_export(ckpt, artifact, tmp_path):
+    folder, metrics, cfg = artifact
+    assert {"arch.yaml", "model.safetensors", "model.pt2", "metrics.json", "model.onnx"} <= {p.name for p in folder.iterdir()}
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")], "temporary folder left behind"
+    space = load_space("tiny")
+    counted = complexity(space, space.resolve(ARCH), in_chans=1, num_classes=10)
+    saved = json.loads((folder / "metrics.json").read_text())
+    assert saved["macs"] == counted.macs and saved["params"] == counted.params
+    assert 0 <= saved["val_acc"] <= 1 and 0 <= saved["test_acc"] <= 1 and saved["latency"]["ms"] > 0
+    assert saved["max_abs_diff_vs_supernet"] <= 1e-5 and saved["onnx"] == "model.onnx"
+
+    x = torch.randn(5, 1, 20, 20, generator=torch.Generator().manual_seed(0))
+    expected = _reference(ckpt, cfg, ARCH, x)
+    child = load(folder)
+    assert sum(p.numel() for p in child.parameters()) == counted.params
+    assert all(type(m).__module__.startswith("torch.") for m in child.modules())
+    with torch.no_grad():
+        torch.testing.assert_close(child(x), expected, atol=1e-5, rtol=1e-5)
+
+    from safetensors.torch import save_file
+
+    save_file({"x": x, "expected": expected}, str(tmp_path / "io.safetensors"))
+    script = textwrap.dedent(f"""
+        import sys, torch
+        from safetensors.torch import load_file
+        io = load_file({str(tmp_path / 'io.safetensors')!r})
+        program = torch.export.load({str(folder / 'model.pt2')!r})
+        with torch.no_grad():
+            torch.testing.assert_close(program.module()(io["x"]), io["expected"], atol=1e-5, rtol=1e-5)
+        assert not any(m == "supernet" or m.startswith("supernet.") for m in sys.modules), "supernet was imported"
+        print("ok")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+    # the artifact's arch.yaml names the child for the other commands (arch=<file>)
+    assert resolve_arch(space, str(folder / "arch.yaml")) == space.resolve(ARCH)
+
+
+def test_pickle_disguised_as_safetensors_is_refused(artifact, tmp_path):
+    live = tmp_path / "live_marker"
+    pickle.loads(_bomb(live))  # the bomb is real: unpickling it creates its marker
+    assert live.exists()
+    folder = tmp_path / "evil"
+    folder.mkdir()
+    (folder / "arch.yaml").write_text((artifact[0] / "arch.yaml").read_text())
+    marker = tmp_path / "marker"
+    (folder / "model.safetensors").write_bytes(_bomb(marker))
+    with pytest.raises(ValueError, match=r"model\.safetensors is not a valid safetensors file"):
+        load(folder)
+    assert not marker.exists()
+
+
+def test_checkpoints_are_never_unpickled(ckpt, tmp_path):
+    marker = tmp_path / "marker"
+    bomb = tmp_path / "bomb.ckpt"
+    bomb.write_bytes(_bomb(marker))
+    with pytest.raises(ValueError, match="is not a readable checkpoint"):
+        read_checkpoint(bomb)
+    assert not marker.exists()
+    plain = tmp_path / "plain.ckpt"
+    torch.save({"state_dict": {}}, plain)
+    with pytest.raises(ValueError, match="was not written by supernet-train"):
+        load_checkpoint(plain)
+    loaded = load_checkpoint(ckpt)
+    assert loaded.space.name == "tiny" and loaded.meta["num_classes"] == 10
+
+
+def test_cli_missing_checkpoint(cli):
+    _assert_failed(cli("missing"), "checkpoint not found", "nope.ckpt")
+
+
+def test_cli_truncated_checkpoint(cli):
+    _assert_failed(cli("truncated"), "truncated.ckpt", "is not a readable checkpoint")
+
+
+def test_cli_arch_outside_space(cli):
+    _assert_failed(cli("outside"), "stages[0].width = 12 is not allowed")
+
+
+def test_cli_checkpoint_of_another_space(cli, artifact):
+    _assert_failed(cli("other_space"), "does not belong to space 'mobilenet_cifar'")
+    with pytest.raises(ArchError, match="was made for space 'tiny'"):
+        resolve_arch(load_space("mobilenet_cifar"), str(artifact[0] / "arch.yaml"))
+
+
+def test_cli_unreachable_constraint_names_smallest_value(cli):
+    space = load_space("tiny")
+    smallest = complexity(space, space.min(), in_chans=1, num_classes=10).macs
+    _assert_failed(cli("infeasible"), "macs_max=1000", f"needs {smallest} multiply-adds")
+
+
+def test_extract_refuses_existing_folder_and_crashes_leave_nothing(ckpt, artifact, tmp_path):
+    from supernet.cli.extract import run
+
+    folder, _, _ = artifact
+    cfg = compose_config("extract", [f"ckpt_path={ckpt}", f"out={folder}", *QUICK], tmp_path)
+    with pytest.raises(ValueError, match="already exists"):
+        run(cfg)
+    with pytest.raises(RuntimeError), atomic_folder(tmp_path / "half") as tmp:
+        (tmp / "arch.yaml").write_text("partial")
+        raise RuntimeError("crash while writing")
+    assert [p.name for p in tmp_path.iterdir() if "half" in p.name] == []
+
+
+def test_evaluate_table_grid_and_resume(ckpt, tmp_path):
+    from supernet.cli.evaluate import run
+
+    table = tmp_path / "table.csv"
+    base = [f"ckpt_path={ckpt}", f"output={table}", *QUICK]
+    rows = run(compose_config("evaluate", [*base, "children=[min]", "grid=resolution"], tmp_path))
+    space = load_space("tiny")
+    assert [r["arch"] for r in rows] == [str(space.min())] + [
+        str(space.max().replace(resolution=r)) for r in (16, 20, 24)]
+    assert all(float(r["latency_ms"]) > 0 and 0 <= float(r["val_acc"]) <= 1 for r in rows)
+    assert rows[0]["latency_device"] == "cpu" and int(rows[0]["latency_repeats"]) == 3
+    again = run(compose_config("evaluate", [*base, "children=[min,mid]"], tmp_path))
+    assert [r["arch"] for r in again] == [r["arch"] for r in rows] + [str(space.mid())]
+    assert [dict(r) for r in again[:4]] == [{k: str(v) for k, v in r.items()} for r in rows]
+    with pytest.raises(ArchError, match="stage<i>.<field>"):
+        run(compose_config("evaluate", [*base, "grid=width"], tmp_path))
+
+
+def test_search_writes_front_history_and_best(ckpt, tmp_path):
+    from supernet.cli.search import run
+
+    limit = 2_000_000
+    cfg = compose_config("search", [f"ckpt_path={ckpt}", f"constraints.macs_max={limit}", "population=3",
+                                    "iterations=1", "parents=2", *QUICK], tmp_path)
+    result = run(cfg)["result"]
+    history = (tmp_path / "history.csv").read_text().splitlines()
+    assert len(history) == 1 + 6  # population * (iterations + 1) scored archs
+    space = load_space("tiny")
+    best_file = tmp_path / f"best_macs_max_{limit}.yaml"
+    doc = yaml.safe_load(best_file.read_text())
+    arch = resolve_arch(space, str(best_file))
+    assert complexity(space, arch, in_chans=1, num_classes=10).macs <= limit and doc["constraints"]["macs_max"] == limit
+    scored = next(iter(result.scored.values()))
+    assert doc["val_acc"] == max(c.val_acc for c in scored)
+    front = [line.split(",") for line in (tmp_path / "pareto.csv").read_text().splitlines()[1:]]
+    macs = [float(r[1]) for r in front]
+    assert macs == sorted(macs) and front
+
+
+class _Toy:
+    """A search problem without a model: accuracy grows with every choice, as cost does."""
+
+    def __init__(self, space):
+        self.space = space
+
+    def complexity(self, arch: Arch):
+        return complexity(self.space, arch, in_chans=1, num_classes=10)
+
+    def latency(self, arch: Arch) -> float:
+        return self.complexity(arch).macs / 1e6
+
+    def score(self, arch: Arch, split: str):
+        assert split == "val"
+        dims = self.space.dimensions
+        value = sum(d.choices.index(self.space.value(arch, d)) / (len(d.choices) - 1) for d in dims if len(d.choices) > 1)
+        return type("S", (), {"accuracy": value / len(dims), "loss": 1.0 - value / len(dims)})()
+
+
+def test_evolution_respects_limits_and_beats_random_at_equal_budget():
+    space = load_space("tiny")
+    limit = Constraints(macs_max=1_500_000, latency_ms_max=1.4)
+    settings = EvolutionSettings(population=8, iterations=5, parents=4)
+    evo_best, rnd_best = [], []
+    for seed in range(3):
+        search = Search(space, _Toy(space), limit)
+        evo, rnd = search.evolution(settings, seed), search.random(settings.budget, seed)
+        assert len({c.arch for c in evo}) == len({c.arch for c in rnd}) == settings.budget
+        assert all(c.macs <= 1_500_000 and c.latency_ms <= 1.4 for c in evo + rnd)
+        evo_best.append(best(evo).val_acc)
+        rnd_best.append(best(rnd).val_acc)
+    assert sum(evo_best) > sum(rnd_best), (evo_best, rnd_best)
+    front = pareto_front(evo)
+    assert all(a.macs < b.macs and a.fitness < b.fitness for a, b in zip(front, front[1:]))
+
+
+def test_latency_measured_and_predicted():
+    space = load_space("tiny")
+    model = build(space, 10, 1).eval()
+    settings = LatencySettings("cpu", batch_size=1, warmup=1, repeats=3, num_threads=1)
+    table = LatencyTable(settings)
+    gen = random.Random(0)
+    sums, measured = [], []
+    for _ in range(3):
+        arch = space.sample(gen)
+        child = model.extract(arch)
+        shape = (1, arch.resolution, arch.resolution)
+        sums.append(table.layer_sum(child, shape))
+        measured.append(measure_latency(child, shape, "cpu", 1, 1, 3, 1))
+    table.fit(sums, measured)
+    assert all(m > 0 for m in measured) and len(table.layers) > 10
+    assert table.predict(child, shape) > 0
+    with pytest.raises(ValueError, match="latency.repeats"):
+        measure_latency(child, shape, repeats=0)
+    assert torch.get_num_threads() == 2  # pinned while timing only (tests/conftest.py sets 2)
+
+
+def test_child_evaluator_requires_calibration_data(tiny_space):
+    with pytest.raises(ValueError, match="calibration data is empty"):
+        ChildEvaluator(build(tiny_space, 10, 1), [])
