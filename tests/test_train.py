@@ -97,3 +97,8 @@ def test_pada_state_round_trips_through_checkpoint(tmp_path):
 def test_other_recipes_run(tmp_path, overrides):
     result = train(tmp_path, [*overrides, "test_after_fit=false"])
     assert all(0.0 <= r["val_acc"] <= 1.0 for r in result["rows"])
+
+
+def test_vit_recipe_uses_adamw(tmp_path):
+    result = train(tmp_path, ["experiment=vit_digits", "test_after_fit=false"])
+    assert type(result["trainer"].optimizers[0]).__name__ == "AdamW"

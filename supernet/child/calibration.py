@@ -34,6 +34,8 @@ def calibrate_bn(model: Supernet, batches: Iterable, num_batches: int, arch=None
     if arch is not None:
         model.set_arch(arch)
     bns = _elastic_bns(model)
+    if not bns:  # nothing to recalibrate (e.g. a transformer: LayerNorm has no statistics)
+        return {}
     was_training = model.training
     momenta = [bn.momentum for _, bn in bns]
     for _, bn in bns:

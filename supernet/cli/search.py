@@ -25,8 +25,10 @@ def run(cfg: DictConfig) -> dict:
     from supernet.child import arch_document, check_destination, extract_artifact
     from supernet.child.table import write_rows
     from supernet.cli.extract import evaluator, load
-    from supernet.search import EvolutionSettings, check_targets, expand, run_search
+    from supernet.search import ALGORITHMS, EvolutionSettings, check_targets, expand, run_search
 
+    if cfg.algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm={cfg.algorithm!r} is not one of {list(ALGORITHMS)}")
     out = Path(HydraConfig.get().runtime.output_dir)
     targets = expand(plain(cfg.constraints) or {})
     settings = EvolutionSettings(cfg.population, cfg.iterations, cfg.mutation_prob, cfg.crossover_ratio,
@@ -35,8 +37,9 @@ def run(cfg: DictConfig) -> dict:
         for target in targets:
             check_destination(out / f"best_{target.label}", overwrite=False)
     loaded = load(cfg)
+    check_targets(loaded.space, targets, loaded.model.complexity)  # before the data is read
     ev = evaluator(cfg, loaded, cache_val=True, val_batches=cfg.val_batches, test=cfg.extract_best)
-    check_targets(loaded.space, ev, targets)
+    check_targets(loaded.space, targets, ev.complexity, ev.latency)  # now latency limits too
     with Progress() as bar:
         task = bar.add_task(f"{cfg.algorithm} search", total=settings.budget * len(targets))
         result = run_search(loaded.space, ev, targets, cfg.algorithm, settings, cfg.seed,

@@ -30,7 +30,8 @@ def build_module(cfg: DictConfig, num_classes: int, in_chans: int):
     return SupernetModule(
         space, num_classes, in_chans,
         model_kwargs=plain(model.kwargs), sampler=instantiate(cfg.sampler), distill=distill,
-        label_smoothing=model.label_smoothing, optimizer=instantiate(model.optimizer),
+        label_smoothing=model.label_smoothing,
+        optimizer=instantiate({k: v for k, v in plain(model.optimizer).items() if v is not None}),
         weight_decay=model.weight_decay, schedule=plain(model.schedule), grad_clip=plain(model.grad_clip),
         accumulate=model.accumulate, val_children=plain(cfg.validation.children),
         calib_batches=cfg.validation.calib_batches, seed=cfg.seed, on_nonfinite=model.on_nonfinite,

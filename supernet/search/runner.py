@@ -6,10 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from supernet.metrics.complexity import Complexity
 from supernet.search.constraints import Constraints, check_achievable
 from supernet.search.evolution import Candidate, EvolutionSettings, Problem, Search, best
 from supernet.search.pareto import pareto_front
-from supernet.space import SearchSpace
+from supernet.space import Arch, SearchSpace
 
 ALGORITHMS = ("evolution", "random")
 
@@ -26,13 +27,14 @@ class SearchResult:
         return [c.row() for c in pareto_front(distinct.values())]
 
 
-def check_targets(space: SearchSpace, problem: Problem, targets: list[Constraints]) -> None:
+def check_targets(space: SearchSpace, targets: list[Constraints], complexity: Callable[[Arch], Complexity],
+                  latency: Callable[[Arch], float] | None = None) -> None:
     """Stop, naming the smallest achievable value, when a limit is below what the smallest child
-    needs; its latency is measured only when a latency limit is set."""
-    c = problem.complexity(space.min())
+    needs. Latency limits are checked only when ``latency`` is given (it measures the smallest child)."""
+    c = complexity(space.min())
     smallest = {"macs_max": c.macs, "params_max": c.params}
-    if any(lim.latency_ms_max is not None for lim in targets):
-        smallest["latency_ms_max"] = problem.latency(space.min())
+    if latency is not None and any(lim.latency_ms_max is not None for lim in targets):
+        smallest["latency_ms_max"] = latency(space.min())
     for target in targets:
         check_achievable(target, smallest)
 
@@ -43,7 +45,7 @@ def run_search(space: SearchSpace, problem: Problem, targets: list[Constraints],
     """Search under each of ``targets``. Unreachable limits stop everything before any scoring."""
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm={algorithm!r} is not one of {list(ALGORITHMS)}")
-    check_targets(space, problem, targets)
+    check_targets(space, targets, problem.complexity, problem.latency)
     result = SearchResult()
     cache: dict = {}
     for target in targets:
