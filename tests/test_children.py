@@ -8,6 +8,7 @@ its time importing torch, Lightning and Hydra) and awaited by the tests that rea
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import random
 import subprocess
@@ -30,6 +31,15 @@ from supernet.space import Arch, ArchError, load_space
 REPO = Path(__file__).resolve().parent.parent
 ARCH = "r20s16h64/w16d2k3e1/w24d2k5e3/w32d1k3e4"  # a mid-size child of the tiny space
 QUICK = ["calib_batches=2", "latency.warmup=1", "latency.repeats=3", "device=cpu"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """The tiny children run no faster on two threads, and the CLI subprocesses use the other core."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -69,12 +79,13 @@ def cli(ckpt, tmp_path_factory):
         "infeasible": ("search", [f"ckpt_path={ckpt}", "constraints.macs_max=1000", "extract_best=true"]),
     }
     procs = {}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # five processes on two cores: no thread oversubscription
     for name, (command, args) in cases.items():
         folder = tmp / name
         procs[name] = (subprocess.Popen(
             [sys.executable, "-m", f"supernet.cli.{command}", *args, *QUICK, f"hydra.run.dir={folder}",
              *([f"out={folder / 'child'}"] if command == "extract" else [])],
-            cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), folder)
+            cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), folder)
 
     def result(name):
         proc, folder = procs[name]
@@ -110,20 +121,23 @@ def _assert_failed(result, *needles):
     code, err, folder = result
     lines = [line for line in err.strip().splitlines() if line.strip()]
     assert code == 2, err
-    assert lines and lines[-1].startswith("error: "), err
+    assert lines and lines[-1].startswith("error: ") and "Traceback" not in err, err
     for needle in needles:
         assert needle in lines[-1], lines[-1]
     leftovers = [p.name for p in folder.iterdir() if p.name not in (".hydra",) and not p.name.endswith(".log")]
     assert leftovers == [], leftovers  # no artifact, no temporary folder, no table
 
 
-def test_round_trip_load_and_torch_export(ckpt, artifact, tmp_path):
-    folder, metrics, cfg = artifact
-    assert {"arch.yaml", "model.safetensors", "model.pt2", "metrics.json", "model.onnx"} <= {p.name for p in folder.iterdir()}
+def test_round_trip_load_and_torch_export(ckpt, cli, artifact, tmp_path):
+    # (``cli`` first: the failing commands start now and run alongside this extraction)
+    folder, returned, cfg = artifact
+    files = {p.name for p in folder.iterdir()}
+    assert {"arch.yaml", "model.safetensors", "model.pt2", "metrics.json", "model.onnx"} <= files
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")], "temporary folder left behind"
     space = load_space("tiny")
     counted = complexity(space, space.resolve(ARCH), in_chans=1, num_classes=10)
     saved = json.loads((folder / "metrics.json").read_text())
+    assert saved == returned
     assert saved["macs"] == counted.macs and saved["params"] == counted.params
     assert 0 <= saved["val_acc"] <= 1 and 0 <= saved["test_acc"] <= 1 and saved["latency"]["ms"] > 0
     assert saved["max_abs_diff_vs_supernet"] <= 1e-5 and saved["onnx"] == "model.onnx"
@@ -276,7 +290,8 @@ class _Toy:
     def score(self, arch: Arch, split: str):
         assert split == "val"
         dims = self.space.dimensions
-        value = sum(d.choices.index(self.space.value(arch, d)) / (len(d.choices) - 1) for d in dims if len(d.choices) > 1)
+        value = sum(d.choices.index(self.space.value(arch, d)) / (len(d.choices) - 1)
+                    for d in dims if len(d.choices) > 1)
         return type("S", (), {"accuracy": value / len(dims), "loss": 1.0 - value / len(dims)})()
 
 
@@ -315,7 +330,8 @@ def test_latency_measured_and_predicted():
     assert table.predict(child, shape) > 0
     with pytest.raises(ValueError, match="latency.repeats"):
         measure_latency(child, shape, repeats=0)
-    assert torch.get_num_threads() == 2  # pinned while timing only (tests/conftest.py sets 2)
+    measure_latency(torch.nn.Conv2d(1, 4, 3), (1, 8, 8), "cpu", 1, 1, 2, num_threads=2)
+    assert torch.get_num_threads() == 1  # pinned while timing only (the module's fixture sets 1)
 
 
 def test_child_evaluator_requires_calibration_data(tiny_space):

@@ -8,7 +8,8 @@ from supernet.child.checkpoint import LoadedSupernet, load_checkpoint, read_chec
 from supernet.child.evaluation import ChildEvaluator, Score, evaluator_for, materialise, resolve_device, score
 
 __all__ = [
-    "calibrate_bn", "bn_state", "load_bn_state", "load", "read_document", "check_destination", "extract_artifact", "write_artifact", "atomic_folder",
-    "arch_document", "load_checkpoint", "read_checkpoint", "resolve_arch", "LoadedSupernet", "ChildEvaluator",
-    "Score", "score", "materialise", "resolve_device", "evaluator_for",
+    "calibrate_bn", "bn_state", "load_bn_state", "load", "read_document", "check_destination",
+    "extract_artifact", "write_artifact", "atomic_folder", "arch_document", "load_checkpoint", "read_checkpoint",
+    "resolve_arch", "LoadedSupernet", "ChildEvaluator", "Score", "score", "materialise", "resolve_device",
+    "evaluator_for",
 ]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import io
 import json
 import os
 import shutil
@@ -94,7 +95,8 @@ def write_artifact(folder: Path, child: torch.fx.GraphModule, document: Mapping[
         metrics["onnx"] = "skipped: the onnx package is not installed (pip install supernet[onnx])"
     else:
         try:
-            torch.onnx.export(program, (example,), str(folder / "model.onnx"), dynamo=True, verbose=False)
+            with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints progress lines
+                torch.onnx.export(program, (example,), str(folder / "model.onnx"), dynamo=True, verbose=False)
             metrics["onnx"] = "model.onnx"
         except Exception as err:  # noqa: BLE001 - an optional export; the other files are still valid
             for partial in folder.glob("model.onnx*"):
@@ -149,7 +151,8 @@ def load(folder: str | Path) -> torch.fx.GraphModule:
     try:
         child.load_state_dict(weights, strict=True, assign=True)
     except RuntimeError as err:
-        raise ValueError(f"{weights_path} does not hold the weights of arch {arch} ({str(err).splitlines()[0]})") from None
+        reason = str(err).splitlines()[0]
+        raise ValueError(f"{weights_path} does not hold the weights of arch {arch} ({reason})") from None
     return child.eval()
 
 

@@ -34,13 +34,14 @@ def _first_line(err: BaseException) -> str:
     return text.splitlines()[0] if text else type(err).__name__
 
 
-def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """The checkpoint dict, or a one-line error naming the file: missing, unreadable, not ours."""
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checkpoint dict (tensors on the CPU, memory-mapped: the optimizer state is never read
+    in), or a one-line error naming the file: missing, unreadable, not written by supernet-train."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as err:  # noqa: BLE001 - truncated zip, bad pickle opcodes, refused globals: all "unreadable"
         raise ValueError(f"{path} is not a readable checkpoint (truncated or corrupt?): {_first_line(err)}") from None
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get(CHECKPOINT_KEY), Mapping):
@@ -51,9 +52,10 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> LoadedSupernet:
-    """The supernet of a ``supernet-train`` checkpoint with its weights, space and description."""
+    """The supernet of a ``supernet-train`` checkpoint with its weights (on ``map_location``),
+    space and description."""
     path = Path(path)
-    ckpt = read_checkpoint(path, map_location)
+    ckpt = read_checkpoint(path)
     meta = dict(ckpt[CHECKPOINT_KEY])
     missing = [k for k in ("space", "num_classes", "in_chans") if k not in meta]
     if missing:

@@ -26,11 +26,16 @@ Batch = tuple[torch.Tensor, torch.Tensor]
 
 
 def resolve_device(device: str) -> torch.device:
+    """``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda`` or ``cuda:<i>``."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"device={device!r} is not a device (auto, cpu, cuda, cuda:<i>)") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} but CUDA is not available here (use device=cpu)")
-    return torch.device(device)
+    return resolved
 
 
 def materialise(batches: Iterable, limit: int | None, device: torch.device) -> list[Batch]:
@@ -90,19 +95,17 @@ class ChildEvaluator:
         calibrate_bn(self.model, self.calibration, len(self.calibration), arch=arch)
         self.model.eval()
 
-    def score(self, arch: Arch, split: str, calibrate: bool = True) -> Score:
+    def score(self, arch: Arch, split: str) -> Score:
+        """Accuracy and loss of ``arch`` on ``split`` (``val`` or ``test``) after recalibration."""
         data = {"val": self.val, "test": self.test}[split]
         if data is None:
             raise ValueError(f"no {split} data was given to the evaluator")
-        if calibrate:
-            self.calibrate(arch)
+        self.calibrate(arch)
         return score(self.model, data, arch.resolution, self.device)
 
-    def extract(self, arch: Arch, calibrate: bool = True) -> torch.fx.GraphModule:
+    def extract(self, arch: Arch) -> torch.fx.GraphModule:
         """The recalibrated child as a plain module in eval mode (its own copy of the weights)."""
-        if calibrate:
-            self.calibrate(arch)
-        self.model.eval()
+        self.calibrate(arch)
         return self.model.extract(arch).eval()
 
     def input_shape(self, arch: Arch) -> tuple[int, int, int]:
@@ -113,24 +116,24 @@ class ChildEvaluator:
         change the cost, so no recalibration is needed just to time a child."""
         if arch not in self._latency:
             s = self.latency_settings
-            child = child or self.model.eval().extract(arch)
+            if child is None:
+                child = self.model.eval().extract(arch)
             if torch.device(s.device) != self.device:  # e.g. accuracy on the GPU, latency on the CPU
                 child = copy.deepcopy(child).to(s.device)
             self._latency[arch] = measure_latency(child, self.input_shape(arch), s.device, s.batch_size,
                                                   s.warmup, s.repeats, s.num_threads)
         return self._latency[arch]
 
-    def row(self, arch: Arch, latency: bool = True) -> dict:
+    def row(self, arch: Arch) -> dict:
         """One table row: arch, MMACs, params, latency, and val/test accuracy and loss after
         recalibration (scored with the extracted child, which computes what the supernet does)."""
         c = self.complexity(arch)
         child = self.extract(arch)
-        row = {"arch": str(arch), "mmacs": c.macs / 1e6, "params_m": c.params / 1e6}
-        if latency:
-            s = self.latency_settings
-            row.update(latency_ms=self.latency(arch, child), latency_device=s.device,
-                       latency_batch_size=s.batch_size, latency_warmup=s.warmup, latency_repeats=s.repeats,
-                       latency_threads=s.num_threads if s.device == "cpu" else None)
+        s = self.latency_settings
+        row = {"arch": str(arch), "mmacs": c.macs / 1e6, "params_m": c.params / 1e6,
+               "latency_ms": self.latency(arch, child), "latency_device": s.device, "latency_batch_size": s.batch_size,
+               "latency_warmup": s.warmup, "latency_repeats": s.repeats,
+               "latency_threads": s.num_threads if s.device == "cpu" else None}
         for split, data in (("val", self.val), ("test", self.test)):
             result = score(child, data, arch.resolution, self.device) if data is not None else None
             row[f"{split}_acc"] = result.accuracy if result else math.nan

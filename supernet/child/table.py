@@ -24,7 +24,8 @@ _STAGE_KEY = re.compile(r"^stages?\[?(\d+)\]?\.([a-z_]+)$")
 
 def find_dimension(space: SearchSpace, key: str) -> Dimension:
     """The dimension named ``key``: a global field (``resolution``, ``stem``, ``head``, ...) or a
-    stage field as ``stage<i>.<field>`` (also ``stages[<i>].<field>``), stages counted from 0."""
+    stage field as ``stage<i>.<field>``, stages counted from 0. ``stages[<i>].<field>`` (the form
+    of ``Dimension.key``) is accepted too; on a Hydra command line it needs quotes."""
     key = str(key).strip()
     match = _STAGE_KEY.match(key)
     stage, name = (int(match.group(1)), match.group(2)) if match else (None, key)
@@ -101,7 +102,8 @@ class ResumableTable:
         self.path = Path(path)
         self.rows: list[dict[str, Any]] = read_rows(self.path)
         if self.rows and "arch" not in self.rows[0]:
-            raise ValueError(f"{self.path} exists but has no 'arch' column: not a table of children (choose another output=)")
+            raise ValueError(f"{self.path} exists but has no 'arch' column: not a table of children "
+                             "(choose another output=)")
         self.done = {row["arch"] for row in self.rows}
 
     def todo(self, archs: Iterable[Arch]) -> list[Arch]:

@@ -55,11 +55,28 @@ def run(cfg: DictConfig) -> list[dict]:
         with Progress() as progress:
             task = progress.add_task("children", total=len(todo))
             for arch in todo:
-                table.add({"arch": str(arch), "source": archs[arch], **ev.row(arch), "calib_batches": cfg.calib_batches})
+                table.add({"arch": str(arch), "source": archs[arch], **ev.row(arch),
+                           "calib_batches": cfg.calib_batches})
                 progress.advance(task)
     parquet = write_parquet(table.path)
-    print(f"table: {table.path}" + (f" (and {parquet.name})" if parquet else " (parquet skipped: needs pandas and pyarrow)"))
+    print_rows(table.rows)
+    note = f" (and {parquet.name})" if parquet else " (parquet skipped: needs pandas and pyarrow)"
+    print(f"table: {table.path}{note}")
     return table.rows
+
+
+def print_rows(rows: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="children (BN recalibrated)")
+    for col in ("arch", "source", "MMACs", "params (M)", "latency ms", "val acc", "test acc"):
+        table.add_column(col, justify="left" if col in ("arch", "source") else "right", no_wrap=col == "arch")
+    for r in rows:
+        num = lambda key, fmt: format(float(r[key]), fmt) if r.get(key) not in (None, "") else "-"  # noqa: E731
+        table.add_row(str(r["arch"]), str(r["source"]), num("mmacs", ".2f"), num("params_m", ".3f"),
+                      num("latency_ms", ".2f"), num("val_acc", ".4f"), num("test_acc", ".4f"))
+    Console().print(table)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="evaluate")

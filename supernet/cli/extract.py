@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from supernet.cli.common import CONFIG_PATH, plain, user_errors
 
@@ -22,6 +22,8 @@ def load(cfg: DictConfig):
     """The checkpoint's supernet (read safely) on the configured device."""
     from supernet.child import load_checkpoint, resolve_device
 
+    if OmegaConf.is_missing(cfg, "ckpt_path") or cfg.ckpt_path is None:
+        raise ValueError("ckpt_path is required: a checkpoint of supernet-train (e.g. .../checkpoints/last.ckpt)")
     return load_checkpoint(cfg.ckpt_path, map_location=resolve_device(str(cfg.device)))
 
 
@@ -43,9 +45,9 @@ def evaluator(cfg: DictConfig, loaded, *, cache_val: bool = False, val_batches: 
 def run(cfg: DictConfig) -> dict:
     from supernet.child import check_destination, extract_artifact, resolve_arch
 
-    # Checks before any work: the destination, the checkpoint, the arch.
-    out = check_destination(cfg.out, cfg.overwrite)
+    # Checks before any work: the checkpoint, the destination, the arch.
     loaded = load(cfg)
+    out = check_destination(cfg.out, cfg.overwrite)
     arch = resolve_arch(loaded.space, plain(cfg.arch))
     metrics = extract_artifact(evaluator(cfg, loaded), arch, out, model_kwargs=loaded.meta.get("model_kwargs"),
                                overwrite=cfg.overwrite, onnx=cfg.onnx, source={"checkpoint": str(Path(cfg.ckpt_path))})

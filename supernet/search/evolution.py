@@ -103,7 +103,8 @@ class Search:
     def feasible(self, arch: Arch) -> bool:
         if arch not in self._feasible:
             c, lim = self.problem.complexity(arch), self.constraints
-            ok = (lim.macs_max is None or c.macs <= lim.macs_max) and (lim.params_max is None or c.params <= lim.params_max)
+            ok = ((lim.macs_max is None or c.macs <= lim.macs_max)
+                  and (lim.params_max is None or c.params <= lim.params_max))
             if ok and lim.latency_ms_max is not None:  # measured only for archs within the analytic limits
                 ok = self.problem.latency(arch) <= lim.latency_ms_max
             self._feasible[arch] = ok
@@ -116,18 +117,18 @@ class Search:
             if arch not in exclude and self.feasible(arch):
                 return arch
         raise SearchExhausted(
-            f"could not draw a new arch within {self.constraints.label} by {what} in {max_tries} tries "
-            f"(the limit is tight for this space, or every feasible arch was scored); loosen the constraint or raise max_tries"
+            f"could not draw a new arch within {self.constraints.label} by {what} in {max_tries} tries (the "
+            f"limit is tight for this space, or every feasible arch was scored); loosen the limit or raise max_tries"
         )
 
     # -- scoring ----------------------------------------------------------------------------------
     def score(self, arch: Arch, method: str, iteration: int) -> Candidate:
         if arch not in self._scores:
-            c = self.problem.complexity(arch)
-            latency = self.problem.latency(arch) if self.constraints.latency_ms_max is not None else None
-            s = self.problem.score(arch, "val")
-            self._scores[arch] = Candidate(arch, c.macs, c.params, latency, s.accuracy, s.loss)
+            c, s = self.problem.complexity(arch), self.problem.score(arch, "val")
+            self._scores[arch] = Candidate(arch, c.macs, c.params, None, s.accuracy, s.loss)
         candidate = self._scores[arch]
+        if candidate.latency_ms is None and self.constraints.latency_ms_max is not None:
+            candidate.latency_ms = self.problem.latency(arch)  # the problem measures each arch once
         self.on_score(candidate, method, iteration)
         return candidate
 
