@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 import yaml
+
+from supernet.child.checkpoint import CHECKPOINT_KEY, read_checkpoint
 
 _VAL_ACC = re.compile(r"^val/(?P<child>[^/]+)/acc$")
 _PADA_P = re.compile(r"^pada/(?P<dim>.+)/p(?P<value>[0-9.]+)$")
@@ -32,7 +33,7 @@ class Run:
     path: Path
     config: dict[str, Any]
     metrics: Any  # pandas.DataFrame of logs/metrics.csv (None if absent)
-    meta: dict[str, Any] | None  # the "supernet" entry of checkpoints/last.ckpt
+    meta: dict[str, Any] | None  # the CHECKPOINT_KEY entry of checkpoints/last.ckpt
     tables: dict[str, Any] = field(default_factory=dict)  # name -> DataFrame of evaluate/search CSVs
 
     def children_table(self):
@@ -72,7 +73,7 @@ def load_run(run_dir: str | Path, tables: dict[str, str | Path] | None = None) -
     metrics_file = path / "logs" / "metrics.csv"
     metrics = pd.read_csv(metrics_file) if metrics_file.exists() else None
     ckpt = path / "checkpoints" / "last.ckpt"
-    meta = torch.load(ckpt, map_location="cpu", weights_only=True).get("supernet") if ckpt.exists() else None
+    meta = dict(read_checkpoint(ckpt)[CHECKPOINT_KEY]) if ckpt.exists() else None
     found = {p.stem: p for p in sorted(path.rglob("*.csv")) if p != metrics_file}
     found.update({k: Path(v) for k, v in (tables or {}).items()})
     return Run(path, config, metrics, meta, {k: pd.read_csv(v) for k, v in found.items()})

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import lightning.pytorch as pl
+import torch
 
 from supernet.cli.train import compose, train as train_overrides
 
@@ -22,6 +25,19 @@ def compose_config(config_name: str, overrides: list[str], output_dir: Path):
 
 def train(tmp_path: Path, overrides: list[str]):
     return train_overrides([*FAST, *overrides], tmp_path)
+
+
+@torch.no_grad()
+def randomise_norms(model: torch.nn.Module, seed: int = 0) -> None:
+    """Random BN statistics and affine, random LayerNorm affine: checks must not rely on defaults."""
+    gen = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if hasattr(m, "running_mean"):
+            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen))
+            m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
+        if type(m).__name__ in ("ElasticBatchNorm2d", "ElasticLayerNorm"):
+            m.weight.copy_(torch.randn(m.weight.shape, generator=gen))
+            m.bias.copy_(torch.randn(m.bias.shape, generator=gen))
 
 
 class ChildRecorder(pl.Callback):
@@ -75,3 +91,15 @@ class RankSkewedSampler:
         # built before the process group exists: Lightning's launcher sets LOCAL_RANK in each process
         rank = int(os.environ.get("LOCAL_RANK", 0))
         return SandwichSampler(space, seed=seed + 1000 * rank, **kwargs)
+
+
+class SigtermAt(pl.Callback):
+    """Sends SIGTERM to this process at the end of training batch ``batch`` of epoch ``epoch``:
+    a scheduler's signal at a chosen moment, without timing races."""
+
+    def __init__(self, epoch: int, batch: int):
+        self.epoch, self.batch = epoch, batch
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if (trainer.current_epoch, batch_idx) == (self.epoch, self.batch):
+            os.kill(os.getpid(), signal.SIGTERM)

@@ -7,20 +7,10 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from helpers import randomise_norms
 from supernet.metrics import complexity
 from supernet.models import build
 from supernet.space import load_space
-
-
-def _randomise_bn(model):
-    gen = torch.Generator().manual_seed(0)
-    for m in model.modules():
-        if hasattr(m, "running_mean"):
-            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen))
-            m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
-            m.weight.data.copy_(torch.randn(m.weight.shape, generator=gen))
-            m.bias.data.copy_(torch.randn(m.bias.shape, generator=gen))
-
 
 CASES = [("tiny", 1, 10), ("mobilenet_cifar", 3, 100)]
 
@@ -30,7 +20,7 @@ def test_extracted_children_are_exact(name, in_chans, num_classes):
     torch.manual_seed(0)
     space = load_space(name)
     model = build(space, num_classes, in_chans).eval()
-    _randomise_bn(model)
+    randomise_norms(model)
     gen = random.Random(0)
     archs = [space.max(), space.min(), *(space.sample(gen) for _ in range(20))]
     for arch in archs:

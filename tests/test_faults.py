@@ -63,9 +63,13 @@ def test_sigkill_at_a_random_moment_then_resume(uninterrupted, tmp_path):
     time.sleep(random.Random().uniform(0.0, 3.0))
     proc.send_signal(signal.SIGKILL)
     proc.wait(60)
-    resumed = _start(tmp_path, ["ckpt_path=last"])
+    _resume_and_compare(uninterrupted, tmp_path, periodic=True)
+
+
+def _resume_and_compare(uninterrupted, run_dir: Path, periodic: bool) -> None:
+    resumed = _start(run_dir, ["ckpt_path=last"], periodic=periodic)
     assert resumed.wait(300) == 0, resumed.stdout.read()
-    _assert_same(uninterrupted, _weights(tmp_path))
+    _assert_same(uninterrupted, _weights(run_dir))
 
 
 @pytest.mark.slow
@@ -79,9 +83,22 @@ def test_sigterm_saves_a_checkpoint_then_resume(uninterrupted, tmp_path):
     out = proc.communicate(timeout=120)[0]
     assert "SIGTERM" in out
     assert last.stat().st_mtime >= signalled, "no checkpoint was written on the signal"
-    resumed = _start(tmp_path, ["ckpt_path=last"], periodic=False)
-    assert resumed.wait(300) == 0, resumed.stdout.read()
-    _assert_same(uninterrupted, _weights(tmp_path))
+    _resume_and_compare(uninterrupted, tmp_path, periodic=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("epoch,batch", [(1, 2), (2, 5)], ids=["mid-run", "last-step"])
+def test_sigterm_at_a_chosen_step_then_resume(uninterrupted, tmp_path, epoch, batch):
+    """The last step is the subtle one: validation still runs after the signal's checkpoint, and
+    must not leave its recalibrated BN statistics in the supernet."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
+    cmd = [sys.executable, "-m", "supernet.train", f"hydra.run.dir={tmp_path}", *RUN[:-1],
+           f"+callbacks.sigterm={{_target_: helpers.SigtermAt, epoch: {epoch}, batch: {batch}}}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert "SIGTERM" in proc.stdout + proc.stderr, proc.stdout[-3000:] + proc.stderr[-3000:]
+    step = _weights(tmp_path)[0]
+    assert step == epoch * 6 + batch + 1, f"the signal's checkpoint is at step {step}"
+    _resume_and_compare(uninterrupted, tmp_path, periodic=False)
 
 
 def test_interrupted_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch):

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import compose_config, train
+from helpers import compose_config, randomise_norms, train
 from supernet.cli.common import CONFIG_PATH, plain
 
 EXPERIMENTS = sorted(p.stem for p in (Path(CONFIG_PATH) / "experiment").glob("*.yaml"))
@@ -102,3 +102,17 @@ def test_other_recipes_run(tmp_path, overrides):
 def test_vit_recipe_uses_adamw(tmp_path):
     result = train(tmp_path, ["experiment=vit_digits", "test_after_fit=false"])
     assert type(result["trainer"].optimizers[0]).__name__ == "AdamW"
+
+
+def test_validation_leaves_the_training_bn_statistics(tmp_path):
+    """Validation recalibrates BN per child; the supernet must get its training statistics back,
+    or checkpoints (and a resumed run) would depend on whether validation ran before the save."""
+    from supernet.child import bn_state
+
+    result = train(tmp_path, ["test_after_fit=false"])
+    module, trainer = result["module"], result["trainer"]
+    randomise_norms(module.supernet)  # statistics no calibration can reproduce
+    before = bn_state(module.supernet)
+    trainer.validate(module, datamodule=trainer.datamodule, verbose=False)
+    after = bn_state(module.supernet)
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from helpers import train
+from helpers import randomise_norms, train
 from supernet.metrics import complexity
 from supernet.models import ResNetSupernet, ViTSupernet, build
 from supernet.space import Arch, SearchSpace, SpaceError, load_space
@@ -17,24 +17,12 @@ from supernet.space.vit import vit_layout
 NEW_SPACES = ["vit_tiny", "resnet_cifar", "autoformer_tiny"]
 
 
-def _randomise_norms(model):
-    """Random BN statistics and affine, random LayerNorm affine: exactness must not rely on defaults."""
-    gen = torch.Generator().manual_seed(0)
-    for m in model.modules():
-        if hasattr(m, "running_mean"):
-            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen))
-            m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
-        if type(m).__name__ in ("ElasticBatchNorm2d", "ElasticLayerNorm"):
-            m.weight.data.copy_(torch.randn(m.weight.shape, generator=gen))
-            m.bias.data.copy_(torch.randn(m.bias.shape, generator=gen))
-
-
 @pytest.mark.parametrize("name", ["vit_tiny", "resnet_cifar"])
 def test_extracted_children_are_exact(name):
     torch.manual_seed(0)
     space = load_space(name)
     model = build(space, 10, 1).eval()
-    _randomise_norms(model)
+    randomise_norms(model)
     gen = random.Random(0)
     for arch in [space.max(), space.min(), *(space.sample(gen) for _ in range(20))]:
         model.set_arch(arch)

@@ -66,17 +66,16 @@ def calibrate_bn(model: Supernet, batches: Iterable, num_batches: int, arch=None
     return bn_state(model)
 
 
+_BN_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
+
+
 def bn_state(model: torch.nn.Module) -> BNState:
-    """Copies of every elastic BN's running statistics."""
-    state = {}
-    for name, bn in _elastic_bns(model):
-        state[f"{name}.running_mean"] = bn.running_mean.clone()
-        state[f"{name}.running_var"] = bn.running_var.clone()
-    return state
+    """Copies of every elastic BN's running statistics, keyed like the model's ``state_dict``."""
+    return {f"{name}.{buf}": getattr(bn, buf).clone() for name, bn in _elastic_bns(model) for buf in _BN_BUFFERS}
 
 
 @torch.no_grad()
 def load_bn_state(model: torch.nn.Module, state: BNState) -> None:
     for name, bn in _elastic_bns(model):
-        bn.running_mean.copy_(state[f"{name}.running_mean"])
-        bn.running_var.copy_(state[f"{name}.running_var"])
+        for buf in _BN_BUFFERS:
+            getattr(bn, buf).copy_(state[f"{name}.{buf}"])

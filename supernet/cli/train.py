@@ -52,9 +52,7 @@ def build_trainer(cfg: DictConfig, output_dir: Path, **overrides: Any):
 def resolve_ckpt(ckpt_path: str | None, output_dir: Path) -> str | None:
     """The checkpoint to resume from, checked before any work: it exists, is a readable
     checkpoint (never unpickled: ``weights_only``), and was written by supernet-train."""
-    import torch
-
-    from supernet.training import CHECKPOINT_KEY
+    from supernet.child import read_checkpoint
 
     if ckpt_path is None:
         return None
@@ -62,13 +60,7 @@ def resolve_ckpt(ckpt_path: str | None, output_dir: Path) -> str | None:
     if not path.is_file():
         hint = " (ckpt_path=last resumes the run in hydra.run.dir=<its folder>)" if ckpt_path == "last" else ""
         raise FileNotFoundError(f"checkpoint not found: {path}{hint}")
-    try:  # mmap: tensors are mapped, not read, so this check costs little
-        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as err:  # noqa: BLE001 - any failure means the same thing to the user
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"{path} is not a readable checkpoint (truncated or corrupt?): {reason}") from None
-    if not isinstance(ckpt, dict) or CHECKPOINT_KEY not in ckpt:
-        raise ValueError(f"{path} was not written by supernet-train (it has no {CHECKPOINT_KEY!r} entry)")
+    read_checkpoint(path)  # memory-mapped: the check costs little
     return str(path)
 
 

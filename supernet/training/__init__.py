@@ -1,5 +1,5 @@
 """Training: the LightningModule (one sandwich step), callbacks, LR schedules."""
 
-from supernet.training.module import CHECKPOINT_KEY, DivergenceError, SupernetModule, param_groups
+from supernet.training.module import DivergenceError, SupernetModule, param_groups
 
-__all__ = ["SupernetModule", "DivergenceError", "param_groups", "CHECKPOINT_KEY"]
+__all__ = ["SupernetModule", "DivergenceError", "param_groups"]

@@ -21,7 +21,8 @@ from torch import nn
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
-from supernet.child.calibration import calibrate_bn, load_bn_state
+from supernet.child.calibration import BNState, bn_state, calibrate_bn, load_bn_state
+from supernet.child.checkpoint import CHECKPOINT_KEY
 from supernet.data.base import resize_to
 from supernet.losses import LabelSmoothingCE
 from supernet.models import build
@@ -30,7 +31,6 @@ from supernet.sampling import ArchSampler, Child, PadaDataSampler, SandwichSampl
 from supernet.space import Arch, SearchSpace
 from supernet.training.schedules import lr_factor
 
-CHECKPOINT_KEY = "supernet"  # plain-typed description of the supernet inside Lightning checkpoints
 
 
 class DivergenceError(FloatingPointError):
@@ -115,7 +115,8 @@ class SupernetModule(pl.LightningModule):
         self.test_losses = nn.ModuleDict({n: MeanMetric() for n in self.val_children})
         self._schedule_fn: Callable[[int], float] | None = None
         self._schedule_total = 0
-        self._bn_states: dict[str, dict[str, torch.Tensor]] = {}
+        self._bn_states: dict[str, BNState] = {}  # calibrated statistics of each validation child
+        self._training_bn: BNState | None = None  # the training statistics, while validation replaces them
         self.results: dict[str, dict[str, float]] = {n: {} for n in self.val_children}
         self.last_children: list[Child] = []
         self.sampler.attach(self.supernet)
@@ -311,6 +312,10 @@ class SupernetModule(pl.LightningModule):
 
     # -- validation / test: fixed children, BN recalibrated ---------------------------------------
     def _calibrate_children(self) -> None:
+        # Calibration overwrites the BN buffers; the training statistics come back at the end of
+        # validation, so training and checkpoints never depend on when validation ran.
+        if self._training_bn is None:
+            self._training_bn = bn_state(self.supernet)
         dm = self.trainer.datamodule
         loader = dm.calibration_dataloader()
         self._bn_states = {
@@ -350,14 +355,23 @@ class SupernetModule(pl.LightningModule):
             metrics[name].reset()
             losses[name].reset()
 
+    def _restore_training_bn(self) -> None:
+        if self._training_bn is not None:
+            load_bn_state(self.supernet, self._training_bn)
+            self._training_bn = None
+
     def on_validation_epoch_end(self) -> None:
         self._eval_epoch_end("val", self.val_metrics, self.val_losses)
+        self._restore_training_bn()
 
     def on_test_epoch_end(self) -> None:
         self._eval_epoch_end("test", self.test_metrics, self.test_losses)
+        self._restore_training_bn()
 
     # -- checkpoints ---------------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self._training_bn is not None:  # saved during validation (a signal, an exception)
+            checkpoint["state_dict"].update({f"supernet.{k}": v for k, v in self._training_bn.items()})
         checkpoint[CHECKPOINT_KEY] = {
             "space": self.space.to_dict(),
             "num_classes": self.num_classes,
