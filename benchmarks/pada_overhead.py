@@ -35,7 +35,7 @@ class UnmeasuredPadaSampler(PadaPathSampler):
         pass
 
 
-def step_times(space_name: str, batch: int, steps: int, pada: bool) -> list[float]:
+def step_times(space_name: str, batch: int, steps: int, pada: bool) -> tuple[list[float], list[list[str]]]:
     space = load_space(space_name)
     res = max(space.global_choices["resolution"])
     dm = SyntheticDataModule(num_samples=batch * steps, image_size=res, batch_size=batch)
@@ -48,7 +48,7 @@ def step_times(space_name: str, batch: int, steps: int, pada: bool) -> list[floa
     pl.Trainer(accelerator="auto", devices=1, max_steps=steps, limit_val_batches=0, logger=False,
                enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                callbacks=[timer]).fit(module, datamodule=dm)
-    return timer.times[2:]
+    return timer.times[2:], [[str(c.arch) for c in step] for step in timer.children]
 
 
 def main() -> None:
@@ -61,8 +61,12 @@ def main() -> None:
     torch.manual_seed(0)
     times = {False: [], True: []}
     for _ in range(args.rounds):
+        children = {}
         for pada in (False, True):
-            times[pada] += step_times(args.space, args.batch, args.steps, pada)
+            step, children[pada] = step_times(args.space, args.batch, args.steps, pada)
+            times[pada] += step
+        if children[False] != children[True]:  # the comparison is only fair on the same children
+            raise SystemExit("the two runs trained different children; the timings are not comparable")
     base, pada = statistics.median(times[False]), statistics.median(times[True])
     print(f"PA&DA overhead, space={args.space}, batch={args.batch}, {len(times[True])} steps each; device={machine()}")
     print(markdown_table(["training", "median ms/step", "ratio"],
