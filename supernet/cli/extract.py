@@ -2,7 +2,7 @@
 
     supernet-extract ckpt_path=outputs/train/.../checkpoints/last.ckpt arch=mid
     supernet-extract ckpt_path=... arch=r20s16h96/w16d2k3e1/w24d2k5e3/w32d3k5e4 out=children/c1
-    supernet-extract ckpt_path=... arch=outputs/search/.../best_macs_max=2000000.yaml
+    supernet-extract ckpt_path=... arch=outputs/search/.../best_macs_max_2000000.yaml
 
 The folder holds arch.yaml, model.safetensors, model.pt2, model.onnx and metrics.json (see
 ``supernet.child.artifact``); load it with ``supernet.child.load(folder)`` or ``torch.export.load``.
