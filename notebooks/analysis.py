@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -35,7 +37,9 @@ print("space:", run.meta["space"]["name"] if run.meta else "?", "| tables:", sor
 
 # %% [markdown]
 # ## Accuracy vs multiply-adds of the evaluated children
-# The red line is the Pareto front; stars mark the largest and smallest children.
+# Every child in the `supernet-evaluate` / `supernet-search` tables of the run (else its validation
+# children). The red line is the Pareto front; stars mark the space's max and min children (or the
+# largest and smallest evaluated, when those two were not).
 
 # %%
 children = run.children_table()
@@ -47,9 +51,8 @@ children.head(10)
 # The same against measured latency, when `supernet-evaluate` measured it.
 
 # %%
-latency_cols = [c for c in children.columns if "latency" in c]
-if latency_cols:
-    analysis.plot_accuracy_vs_cost(children, cost=latency_cols[0])
+if "latency_ms" in children.columns and children["latency_ms"].notna().any():
+    analysis.plot_accuracy_vs_cost(children, cost="latency_ms")
     plt.show()
 else:
     print("no latency column: run supernet-evaluate to measure it")

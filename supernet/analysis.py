@@ -37,20 +37,31 @@ class Run:
     tables: dict[str, Any] = field(default_factory=dict)  # name -> DataFrame of evaluate/search CSVs
 
     def children_table(self):
-        """One row per evaluated child: ``supernet-evaluate`` output if present, else the
-        validation children of the training run (arch, MMACs, accuracies)."""
+        """One row per evaluated child: the rows of every ``supernet-evaluate`` / ``supernet-search``
+        table found (a CSV with ``arch``, ``mmacs`` and ``val_acc`` columns, whatever its name; one
+        row per arch), else the validation children of the training run. A ``corner`` column says
+        which rows are the space's ``max`` and ``min`` children."""
         import pandas as pd
 
-        for name, table in self.tables.items():
-            if "evaluate" in name:
-                return table
-        from supernet.metrics import complexity
         from supernet.space import SearchSpace
+
+        space = SearchSpace.from_dict(self.meta["space"]) if self.meta else None
+        evaluated = [t for t in self.tables.values() if {"arch", "mmacs", "val_acc"} <= set(t.columns)]
+        if evaluated:
+            table = pd.concat(evaluated, ignore_index=True).drop_duplicates("arch", keep="last")
+        elif space is None:
+            raise FileNotFoundError(f"{self.path}: no checkpoint and no supernet-evaluate table to read children from")
+        else:
+            table = self._validation_children(space)
+        corners = {str(space.max()): "max", str(space.min()): "min"} if space else {}
+        return table.assign(corner=table["arch"].map(corners).fillna("")).reset_index(drop=True)
+
+    def _validation_children(self, space):
+        import pandas as pd
+
+        from supernet.metrics import complexity
         from supernet.training.module import child_names
 
-        if self.meta is None:
-            raise FileNotFoundError(f"{self.path}: no checkpoint and no supernet-evaluate table to read children from")
-        space = SearchSpace.from_dict(self.meta["space"])
         rows = []
         last = self.metrics.ffill().iloc[-1] if self.metrics is not None else {}
         for name, spec in child_names(self.meta["val_children"]).items():
@@ -115,7 +126,11 @@ def plot_accuracy_vs_cost(table, cost: str = "mmacs", accuracy: str = "val_acc",
     front = pareto_front(x, y)
     order = np.argsort(x[front])
     ax.plot(x[front][order], y[front][order], "r-", lw=1.5, label="Pareto front")
-    for label, idx in (("max", int(np.argmax(x))), ("min", int(np.argmin(x)))):
+    # the space's max/min children when they were evaluated, else the extremes of what was
+    corners = table["corner"].to_numpy() if "corner" in table.columns else np.array([""] * len(x))
+    marks = [(str(c), i) for i, c in enumerate(corners) if c] or [
+        ("largest evaluated", int(np.argmax(x))), ("smallest evaluated", int(np.argmin(x)))]
+    for label, idx in marks:
         ax.annotate(label, (x[idx], y[idx]), textcoords="offset points", xytext=(4, 4))
         ax.scatter([x[idx]], [y[idx]], marker="*", s=120, c="k")
     unit = "latency (ms)" if "latency" in cost else "multiply-adds (millions)"
@@ -218,7 +233,10 @@ def save_report(run_dir: str | Path, out_dir: str | Path | None = None) -> list[
         plt.close(fig)
         written.append(path)
 
-    save("accuracy_vs_macs", plot_accuracy_vs_cost(run.children_table()).figure)
+    children = run.children_table()
+    save("accuracy_vs_macs", plot_accuracy_vs_cost(children).figure)
+    if "latency_ms" in children.columns and children["latency_ms"].notna().any():
+        save("accuracy_vs_latency", plot_accuracy_vs_cost(children, cost="latency_ms").figure)
     if run.metrics is not None:
         save("training_curves", plot_training_curves(run.metrics).figure)
         if pada_history(run.metrics):

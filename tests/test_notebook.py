@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from helpers import train
+from helpers import compose_config, train
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -21,8 +21,18 @@ def test_notebook_pair_is_in_sync():
 
 
 def test_notebook_executes_against_a_fresh_run(tmp_path):
+    from supernet.analysis import load_run, save_report
+    from supernet.cli.evaluate import run as evaluate
+
     run_dir = tmp_path / "run"
     train(run_dir, ["experiment=pada_digits", "trainer.max_epochs=2", "test_after_fit=false"])
+    evaluate(compose_config("evaluate", [
+        f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}", "children=[max,min]", "sample=4", "calib_batches=1",
+        "latency.warmup=1", "latency.repeats=2", f"output={run_dir / 'children.csv'}"], tmp_path / "evaluate"))
+    children = load_run(run_dir).children_table()  # the evaluated children, whatever the table's name
+    assert len(children) == 6 and children["latency_ms"].notna().all()
+    assert sorted(children["corner"]) == ["", "", "", "", "max", "min"]
+
     ranking = tmp_path / "ranking.json"
     ranking.write_text(json.dumps({"truth_val_acc": [0.9, 0.95, 0.97],
                                    "supernet_val_acc": {"sandwich+uniform": [[0.8, 0.9, 0.92]]}}))
@@ -32,4 +42,9 @@ def test_notebook_executes_against_a_fresh_run(tmp_path):
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
-    assert sum(1 for o in outputs if "image/png" in o.get("data", {})) >= 4  # front, curves, heatmaps, data, ranking
+    # accuracy vs MMACs and vs latency, curves, path heatmaps, data importance, ranking
+    assert sum(1 for o in outputs if "image/png" in o.get("data", {})) == 6
+
+    written = {p.name for p in save_report(run_dir)}  # supernet-report draws the same figures
+    assert written == {"accuracy_vs_macs.png", "accuracy_vs_latency.png", "training_curves.png",
+                       "pada_paths.png", "pada_data.png"}
