@@ -156,3 +156,13 @@ def test_attention_heads_are_leading_head_major_rows():
     expected = torch.cat(heads, -1) @ attn.proj.weight[:24, :16].T + attn.proj.bias[:24]
     torch.testing.assert_close(attn(x), expected, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(attn.export(24)(x), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_vit_position_embedding_and_class_token_are_not_decayed():
+    from supernet.training import param_groups
+
+    model = build(load_space("vit_tiny"), 10, 1)
+    decayed = {id(p) for p in param_groups(model, 0.05)[0]["params"]}
+    names = {n for n, p in model.named_parameters() if id(p) in decayed}
+    assert "pos_embed.pos_embed" not in names and "pos_embed.cls_token" not in names
+    assert "patch_embed.proj.weight" in names  # the other matrices still are

@@ -70,6 +70,11 @@ class Supernet(nn.Module):
             stages[param] = int(match.group(1)) if match else None
         return stages
 
+    def no_weight_decay(self) -> set[str]:
+        """Names of parameters kept out of weight decay besides biases and norm affines (timm's
+        hook of the same name); the optimizer's parameter groups read it."""
+        return set()
+
     # -- regularisation (BigNAS: dropout / drop-path on the largest child only) -----------------
     def _regularizers(self) -> Iterator[tuple[nn.Module, str]]:
         for m in self.modules():

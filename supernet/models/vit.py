@@ -84,6 +84,10 @@ class ViTSupernet(Supernet):
         self.set_regularization(False)
         self.set_arch(space.max())
 
+    def no_weight_decay(self) -> set[str]:
+        # DeiT/AutoFormer: position embedding and class token are not decayed
+        return {"pos_embed.pos_embed", "pos_embed.cls_token"}
+
     def _configure(self, arch: Arch) -> None:
         self.layout = layout = vit_layout(self.space, arch)
         self.patch_embed.active_out = layout.embed_dim

@@ -38,11 +38,13 @@ class DivergenceError(FloatingPointError):
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Weight decay on conv/linear weights only, never on BN parameters or biases (BigNAS)."""
+    """Weight decay on conv/linear weights only, never on norm parameters or biases (BigNAS), nor
+    on what the model's ``no_weight_decay()`` names (ViT: position embedding, class token)."""
+    skip = model.no_weight_decay() if hasattr(model, "no_weight_decay") else set()
     decay, no_decay = [], []
-    for p in model.parameters():
+    for name, p in model.named_parameters():
         if p.requires_grad:
-            (decay if p.ndim > 1 else no_decay).append(p)
+            (decay if p.ndim > 1 and name not in skip else no_decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
