@@ -82,7 +82,7 @@ def _flat_grad(module) -> torch.Tensor:
 
 def gradient_variance(module, datamodule, path_sampler, data_probs, draws: int, seed: int = 0) -> float:
     """Relative variance of the sandwich-step gradient at fixed weights."""
-    from supernet.data import resize_to
+    from supernet.ops import resize_to
 
     model = module.supernet.train()
     train_set = datamodule.train_set

@@ -27,7 +27,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, markdown_table, median_time  # noqa: E402
 
-from supernet.data import SyntheticDataModule, resize_to  # noqa: E402
+from supernet.data import SyntheticDataModule  # noqa: E402
+from supernet.ops import resize_to  # noqa: E402
 from supernet.losses import KLDistillation  # noqa: E402
 from supernet.sampling import ArchSampler, Child, SandwichSampler  # noqa: E402
 from supernet.space import load_space  # noqa: E402

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 import yaml
 
-from supernet.data.base import resize_to
+from supernet.ops import resize_to
 from supernet.models import build
 from supernet.space import Arch, SearchSpace
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 import torch
 import torch.distributed as dist
 
-from supernet.data.base import resize_to
+from supernet.ops import resize_to
 from supernet.models.base import Supernet
 from supernet.ops import ElasticBatchNorm2d
 

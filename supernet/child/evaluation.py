@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from supernet.child.calibration import calibrate_bn
-from supernet.data.base import resize_to
+from supernet.ops import resize_to
 from supernet.metrics.complexity import Complexity, complexity
 from supernet.metrics.latency import LatencySettings, measure_latency
 from supernet.models import Supernet

@@ -2,14 +2,13 @@
 
 Every dataset yields ``(image, label, index)``; the index lets the PA&DA data sampler attach a
 score to each training sample. Images come at the largest resolution of the space; each child's
-input is resized inside the training step (``resize_to``), never by the model.
+input is resized inside the training step (``supernet.ops.resize_to``), never by the model.
 """
 
 from __future__ import annotations
 
 import lightning.pytorch as pl
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from supernet.sampling.data_sampler import UniformDataSampler
@@ -61,13 +60,6 @@ class ResumableDataLoader(DataLoader):
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         self._resume_at = {"epoch": int(state["epoch"]), "batches": int(state["batches"])}
-
-
-def resize_to(x: torch.Tensor, resolution: int) -> torch.Tensor:
-    """Resize a batch of images to ``resolution`` (no-op when it already has that size)."""
-    if x.shape[-1] == resolution and x.shape[-2] == resolution:
-        return x
-    return F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=True)
 
 
 class SupernetDataModule(pl.LightningDataModule):

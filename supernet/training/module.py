@@ -23,7 +23,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from supernet.child.calibration import BNState, bn_state, calibrate_bn, load_bn_state
 from supernet.child.checkpoint import CHECKPOINT_KEY
-from supernet.data.base import resize_to
+from supernet.ops import resize_to
 from supernet.losses import LabelSmoothingCE
 from supernet.models import build
 from supernet.ops import ElasticBatchNorm2d
