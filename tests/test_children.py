@@ -141,6 +141,13 @@ def test_round_trip_load_and_torch_export(ckpt, cli, artifact, tmp_path):
     assert saved["macs"] == counted.macs and saved["params"] == counted.params
     assert 0 <= saved["val_acc"] <= 1 and 0 <= saved["test_acc"] <= 1 and saved["latency"]["ms"] > 0
     assert saved["max_abs_diff_vs_supernet"] <= 1e-5 and saved["onnx"] == "model.onnx"
+    import onnx
+
+    assert "model.onnx.data" not in files  # a small child ships one self-contained ONNX file
+    onnx_model = onnx.load(str(folder / "model.onnx"))
+    onnx.checker.check_model(onnx_model)
+    weights = list(onnx_model.graph.initializer)  # (BN folded into the convs by the exporter)
+    assert weights and all(t.data_location != onnx.TensorProto.EXTERNAL for t in weights)
 
     x = torch.randn(5, 1, 20, 20, generator=torch.Generator().manual_seed(0))
     expected = _reference(ckpt, cfg, ARCH, x)

@@ -6,7 +6,8 @@
     model.pt2          ``torch.export`` program of the child (eval mode, dynamic batch size): runs
                        without this package
     model.onnx         ONNX export of that program, when ``onnx`` is installed and the export
-                       succeeds (large models also get ``model.onnx.data``, ONNX's external weights)
+                       succeeds: one file, except for children over 1 GiB of weights, whose
+                       weights go to ``model.onnx.data`` (a protobuf file is limited to 2 GiB)
     metrics.json       multiply-adds, params, accuracy after recalibration, latency
 
 The folder is written under a temporary sibling name and renamed at the end, so a crash leaves
@@ -76,6 +77,9 @@ def export_program(child: torch.nn.Module, example: torch.Tensor) -> torch.expor
     return torch.export.export(child.eval(), (example,), dynamic_shapes=({0: torch.export.Dim("batch", min=1)},))
 
 
+ONNX_SINGLE_FILE_BYTES = 1 << 30  # larger children keep their ONNX weights in model.onnx.data
+
+
 def write_artifact(folder: Path, child: torch.fx.GraphModule, document: Mapping[str, Any],
                    metrics: Mapping[str, Any], example: torch.Tensor, onnx: bool = True) -> dict[str, Any]:
     """Fill ``folder`` (a fresh temporary folder from ``atomic_folder``); returns ``metrics`` plus
@@ -95,8 +99,10 @@ def write_artifact(folder: Path, child: torch.fx.GraphModule, document: Mapping[
         metrics["onnx"] = "skipped: the onnx package is not installed (pip install supernet[onnx])"
     else:
         try:
+            weight_bytes = sum(t.numel() * t.element_size() for t in child.state_dict().values())
             with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints progress lines
-                torch.onnx.export(program, (example,), str(folder / "model.onnx"), dynamo=True, verbose=False)
+                torch.onnx.export(program, (example,), str(folder / "model.onnx"), dynamo=True, verbose=False,
+                                  external_data=weight_bytes > ONNX_SINGLE_FILE_BYTES)
             metrics["onnx"] = "model.onnx"
         except Exception as err:  # noqa: BLE001 - an optional export; the other files are still valid
             for partial in folder.glob("model.onnx*"):
