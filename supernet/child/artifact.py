@@ -30,8 +30,8 @@ from typing import Any
 import torch
 import yaml
 
-from supernet.ops import resize_to
 from supernet.models import build
+from supernet.ops import resize_to
 from supernet.space import Arch, SearchSpace
 
 def check_destination(path: str | Path, overwrite: bool) -> Path:

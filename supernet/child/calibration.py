@@ -13,9 +13,8 @@ from collections.abc import Iterable
 import torch
 import torch.distributed as dist
 
-from supernet.ops import resize_to
 from supernet.models.base import Supernet
-from supernet.ops import ElasticBatchNorm2d
+from supernet.ops import ElasticBatchNorm2d, resize_to
 
 BNState = dict[str, torch.Tensor]
 

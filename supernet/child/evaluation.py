@@ -16,10 +16,10 @@ import torch
 from torch import nn
 
 from supernet.child.calibration import calibrate_bn
-from supernet.ops import resize_to
 from supernet.metrics.complexity import Complexity, complexity
 from supernet.metrics.latency import LatencySettings, measure_latency
 from supernet.models import Supernet
+from supernet.ops import resize_to
 from supernet.space import Arch
 
 Batch = tuple[torch.Tensor, torch.Tensor]

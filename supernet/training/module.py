@@ -23,10 +23,9 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from supernet.child.calibration import BNState, bn_state, calibrate_bn, load_bn_state
 from supernet.child.checkpoint import CHECKPOINT_KEY
-from supernet.ops import resize_to
 from supernet.losses import LabelSmoothingCE
 from supernet.models import build
-from supernet.ops import ElasticBatchNorm2d
+from supernet.ops import ElasticBatchNorm2d, resize_to
 from supernet.sampling import ArchSampler, Child, PadaDataSampler, SandwichSampler, StepInfo, sample_scores
 from supernet.space import Arch, SearchSpace
 from supernet.training.schedules import lr_factor
