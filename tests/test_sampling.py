@@ -1,3 +1,5 @@
+import dataclasses
+import math
 import random
 
 import pytest
@@ -76,6 +78,58 @@ def test_attentive_picks_best_or_worst_by_score(tiny_space):
         assert complexity(tiny_space, w).macs == min(macs)
 
 
+def test_attentive_budget_prior_follows_the_space(tiny_space):
+    """``prior=space`` targets budgets as often as uniform archs have them (AttentiveNAS's prior):
+    the common middle often, the rare extremes rarely; ``prior=uniform`` spreads the targets."""
+    from collections import Counter
+
+    from supernet.metrics import complexity
+
+    def histogram(bins, n):
+        counts = Counter(bins)
+        return [counts[b] / n for b in range(10)]
+
+    space_bins = AttentiveSampler(tiny_space)._bin
+    gen = random.Random(1)
+    reference = histogram([space_bins(complexity(tiny_space, tiny_space.sample(gen)).macs) for _ in range(2000)], 2000)
+    for prior, close in (("space", True), ("uniform", False)):
+        sampler, gen = AttentiveSampler(tiny_space, prior=prior), random.Random(0)
+        targeted = [sampler._bin(complexity(tiny_space, sampler._near_budget(gen)[0]).macs) for _ in range(300)]
+        distance = 0.5 * sum(abs(a - b) for a, b in zip(histogram(targeted, 300), reference))
+        assert (distance < 0.1) == close, (prior, distance)
+
+
+def _measure(sampler, model, step, grad_scale=1.0, value=1.0):
+    """One random child's backward, its loss scaled like the training step scales it."""
+    child = dataclasses.replace(sampler.children(StepInfo(step))[1], grad_scale=grad_scale)
+    sampler.begin_child(child)
+    (grad_scale * value * sum(p.sum() for p in model.parameters())).backward()
+    sampler.end_child(child)
+    return child
+
+
+def test_pada_measurements_of_a_skipped_step_are_dropped(tiny_space):
+    """A step refused for non-finite values must not leave its (NaN/inf) measurements behind."""
+    sampler, model = PadaPathSampler(tiny_space, seed=0), _TwoStageModel()
+    sampler.attach(model)
+    _measure(sampler, model, 0, value=float("inf"))  # ... and the step is skipped: no on_step_end
+    _measure(sampler, model, 0)  # the retry of step 0
+    sampler.on_step_end(StepInfo(0))
+    assert all(math.isfinite(v) for row in sampler.estimates for v in row)
+    assert sum(map(sum, sampler.seen)) == len(sampler.dims)  # one child measured, not two
+
+
+def test_pada_importance_ignores_the_delayed_shrinking_scale(tiny_space):
+    estimates = []
+    for grad_scale in (1.0, 0.25):
+        sampler, model = PadaPathSampler(tiny_space, seed=0), _TwoStageModel()
+        sampler.attach(model)
+        _measure(sampler, model, 0, grad_scale=grad_scale)
+        sampler.on_step_end(StepInfo(0))
+        estimates.append([v for row in sampler.estimates for v in row])
+    assert estimates[0] == pytest.approx(estimates[1]) and max(estimates[0]) > 0
+
+
 class _TwoStageModel(nn.Module):
     """Parameters named like a supernet: stage 0, stage 1 and the rest (head)."""
 
@@ -105,6 +159,7 @@ def test_pada_path_distribution_moves_toward_values_with_larger_gradients(tiny_s
         loss = sum(p.sum() for p in model.stages[0].parameters()) + scale * sum(p.sum() for p in model.stages[1].parameters())
         loss.backward()
         sampler.end_child(child)
+        sampler.on_step_end(StepInfo(step))  # the step was applied: its measurements count
     logs = sampler.on_epoch_end(epoch=0, max_epochs=1)  # tau = 1
     probs = sampler.distributions()["stages[1].width"]
     assert probs[width.choices[-1]] == pytest.approx(5 / 6, rel=1e-6)

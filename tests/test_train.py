@@ -116,3 +116,23 @@ def test_validation_leaves_the_training_bn_statistics(tmp_path):
     trainer.validate(module, datamodule=trainer.datamodule, verbose=False)
     after = bn_state(module.supernet)
     assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_checkpoint_at_the_last_batch_of_an_epoch_holds_the_epoch_end_update(tmp_path):
+    """A periodic (or SIGTERM) checkpoint saved at an epoch's last batch must already hold the
+    samplers' epoch-end update: a run resumed from it does not run that batch again."""
+    train(tmp_path, ["experiment=pada_digits", "trainer.max_epochs=1", "test_after_fit=false",
+                     "callbacks.last_checkpoint.every_n_train_steps=3"])
+    meta = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["supernet"]
+    assert meta["sampler"]["updates"] == 1
+    assert meta["data_sampler"]["probs"].std() > 0  # the data distribution was updated too
+
+
+def test_a_run_limited_by_steps_only_schedules_over_those_steps(tmp_path):
+    result = train(tmp_path, ["trainer.max_epochs=-1", "trainer.max_steps=7", "test_after_fit=false",
+                              "model.schedule.warmup_epochs=0"])
+    module = result["module"]
+    assert result["trainer"].global_step == 7
+    assert (module._schedule_total, module._schedule_epochs) == (7, 3)  # 3 batches per epoch
+    factors = [module._lr_factor(s) for s in range(7)]
+    assert factors[3] > factors[6]  # the LR still decays after the first epoch

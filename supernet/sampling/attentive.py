@@ -1,15 +1,20 @@
 """AttentiveNAS best-up / worst-up (CVPR 2021) for the random slots of the sandwich.
 
-Per random slot: draw a target multiply-add budget uniformly over bins spanning [min, max] of the
-space, draw ``k`` candidates whose analytic multiply-adds fall in that bin (rejection sampling from
-the uniform space), score each on the current batch without gradients, and train the best
+Per random slot: draw a target multiply-add budget — one of ``num_bins`` equal bins spanning
+[min, max] of the space — from a prior, draw ``k`` candidates whose analytic multiply-adds fall in
+that bin (rejection sampling from the uniform space), score each on the current batch without gradients, and train the best
 (lowest loss, ``best_up``) or the worst (``worst_up``). The scores come from the training module's
 scorer, which averages them across ranks: every rank picks the same child (the reference code
 scores on each rank's own batch, so ranks can silently train different children).
+
+The prior (``prior``): ``space`` (default, as AttentiveNAS) is the distribution of multiply-adds
+of uniformly drawn archs — the bin of one uniform draw is the target, so common budgets are
+targeted often and rare extremes rarely; ``uniform`` gives every bin the same chance.
 """
 
 from __future__ import annotations
 
+import bisect
 import random
 
 from supernet.metrics.complexity import complexity
@@ -19,20 +24,33 @@ from supernet.space import Arch, SearchSpace
 
 class AttentiveSampler(SandwichSampler):
     def __init__(self, space: SearchSpace, seed: int = 0, num_random: int = 2, mode: str = "best_up",
-                 num_candidates: int = 3, num_bins: int = 10, max_tries: int = 200, shrinking=None):
+                 num_candidates: int = 3, num_bins: int = 10, prior: str = "space", max_tries: int = 200,
+                 shrinking=None):
         super().__init__(space, seed, num_random, shrinking)
         if mode not in ("best_up", "worst_up"):
             raise ValueError(f"sampler.mode must be 'best_up' or 'worst_up', got {mode!r}")
         if num_candidates < 1 or num_bins < 1:
             raise ValueError("sampler.num_candidates and sampler.num_bins must be >= 1")
-        self.mode, self.k, self.max_tries = mode, num_candidates, max_tries
+        if prior not in ("space", "uniform"):
+            raise ValueError(f"sampler.prior must be 'space' or 'uniform', got {prior!r}")
+        self.mode, self.k, self.prior, self.max_tries = mode, num_candidates, prior, max_tries
         lo, hi = (complexity(space, a).macs for a in (space.min(), space.max()))
         self.edges = [lo + (hi - lo) * i / num_bins for i in range(num_bins + 1)]
 
+    def _bin(self, macs: float) -> int:
+        return min(max(bisect.bisect_right(self.edges, macs) - 1, 0), len(self.edges) - 2)
+
     def _near_budget(self, gen: random.Random) -> list[Arch]:
-        b = gen.randrange(len(self.edges) - 1)
-        lo, hi = self.edges[b], self.edges[b + 1]
         found, fallback = [], []
+        if self.prior == "space":
+            first = self.space.sample(gen)
+            b = self._bin(complexity(self.space, first).macs)
+            found.append(first)
+        else:
+            b = gen.randrange(len(self.edges) - 1)
+        lo, hi = self.edges[b], self.edges[b + 1]
+        if len(found) == self.k:
+            return found
         for _ in range(self.max_tries):
             arch = self.space.sample(gen)
             macs = complexity(self.space, arch).macs

@@ -62,6 +62,7 @@ class PadaPathSampler(SandwichSampler):
         self._updates = 0
         self._acc: torch.Tensor | None = None
         self._recording = False
+        self._pending: list[tuple[int, int, float]] = []  # this step's (dimension, value, importance)
 
     def _reset_estimates(self) -> None:
         self.estimates = [[0.0] * len(d.choices) for d in self.dims]
@@ -98,8 +99,13 @@ class PadaPathSampler(SandwichSampler):
 
         return hook
 
+    def children(self, info: StepInfo) -> list[Child]:
+        self._pending = []  # measurements of a step that was skipped (non-finite) are dropped
+        return super().children(info)
+
     def begin_child(self, child: Child) -> None:
-        self._recording = child.role == "student" and child.name.startswith("random") and self._acc is not None
+        self._recording = (child.role == "student" and child.name.startswith("random") and child.grad_scale > 0
+                           and self._acc is not None)
         if self._recording:
             self._acc.zero_()
 
@@ -109,14 +115,20 @@ class PadaPathSampler(SandwichSampler):
         self._recording = False
         sq, count = self._acc.cpu().tolist()
         n = self.space.num_stages
-        stage_rms = [math.sqrt(s / c) if c else 0.0 for s, c in zip(sq, count)]
-        total_rms = math.sqrt(sum(sq) / sum(count)) if sum(count) else 0.0
+        # the gradient of the scaled loss, unscaled: delayed shrinking's ramp must not read as unimportance
+        stage_rms = [math.sqrt(s / c) / child.grad_scale if c else 0.0 for s, c in zip(sq, count)]
+        total_rms = math.sqrt(sum(sq) / sum(count)) / child.grad_scale if sum(count) else 0.0
         for k, dim in enumerate(self.dims):
             importance = total_rms if dim.stage is None else stage_rms[dim.stage if dim.stage < n else n]
-            i = dim.choices.index(self.space.value(child.arch, dim))
+            self._pending.append((k, dim.choices.index(self.space.value(child.arch, dim)), importance))
+
+    def _commit(self) -> None:
+        """Fold this step's measurements into the estimates (the step was applied: all finite)."""
+        for k, i, importance in self._pending:
             old = self.estimates[k][i]
             self.estimates[k][i] = importance if self.seen[k][i] == 0 else self.ema * old + (1 - self.ema) * importance
             self.seen[k][i] += 1
+        self._pending = []
 
     # -- updating -----------------------------------------------------------------------------
     def _synced_estimates(self) -> list[list[float]]:
@@ -150,6 +162,7 @@ class PadaPathSampler(SandwichSampler):
         return self.summary()
 
     def on_step_end(self, info: StepInfo) -> None:
+        self._commit()
         if self.update_every and (info.step + 1) % self.update_every == 0:
             self.update(min(1.0, max(info.progress, 0.0)) if self.tau_schedule == "linear" else 1.0)
 

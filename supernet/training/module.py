@@ -115,7 +115,8 @@ class SupernetModule(pl.LightningModule):
         self.val_losses = nn.ModuleDict({n: MeanMetric() for n in self.val_children})
         self.test_losses = nn.ModuleDict({n: MeanMetric() for n in self.val_children})
         self._schedule_fn: Callable[[int], float] | None = None
-        self._schedule_total = 0
+        self._schedule_total = 0  # optimizer steps of the whole run (LR schedule, shrinking progress)
+        self._schedule_epochs = 1  # epochs of the whole run (PA&DA's tau = e / E)
         self._bn_states: dict[str, BNState] = {}  # calibrated statistics of each validation child
         self._training_bn: BNState | None = None  # the training statistics, while validation replaces them
         self.results: dict[str, dict[str, float]] = {n: {} for n in self.val_children}
@@ -137,10 +138,13 @@ class SupernetModule(pl.LightningModule):
     def _configure_schedule(self) -> None:
         trainer = self.trainer
         per_epoch = int(trainer.num_training_batches)
-        total = per_epoch * max(int(trainer.max_epochs or 1), 1)
-        if trainer.max_steps and trainer.max_steps > 0:
-            total = min(total, trainer.max_steps)
-        self._schedule_total = total
+        max_epochs = trainer.max_epochs if trainer.max_epochs is not None and trainer.max_epochs > 0 else None
+        max_steps = trainer.max_steps if trainer.max_steps is not None and trainer.max_steps > 0 else None
+        if max_epochs is None and max_steps is None:
+            raise ValueError("set trainer.max_epochs or trainer.max_steps: the LR schedule needs the run's length")
+        total = min(per_epoch * max_epochs if max_epochs else math.inf, max_steps or math.inf)
+        self._schedule_total = int(total)
+        self._schedule_epochs = max(math.ceil(total / per_epoch), 1)
         sched = dict(self.schedule)
         warmup_epochs = float(sched.pop("warmup_epochs", 0.0))
         self._schedule_fn = lr_factor(
@@ -243,7 +247,7 @@ class SupernetModule(pl.LightningModule):
         step = self.global_step
         # Dropout / drop-path masks from (seed, step): a resumed run draws the same masks.
         torch.manual_seed(self.seed * 1_000_003 + step)
-        info = StepInfo(step, self.current_epoch, int(self.trainer.max_epochs or 1), self._progress(),
+        info = StepInfo(step, self.current_epoch, self._schedule_epochs, self._progress(),
                         self._scorer(x, y))
         children = self.sampler.children(info)
         self.last_children = children
@@ -272,8 +276,8 @@ class SupernetModule(pl.LightningModule):
             losses[child.name] = loss.detach()
         if not self._finite_after_sync(losses):
             bad = [f"{n} ({c.arch})" for (n, v), c in zip(losses.items(), children) if not torch.isfinite(v)]
-            return self._nonfinite(f"loss of child {bad[0]}" if bad else "loss or gradient (maybe on another rank)",
-                                   step, opt)
+            self._nonfinite(f"loss of child {bad[0]}" if bad else "loss or gradient (maybe on another rank)", step, opt)
+            return self._end_of_epoch(batch_idx)
         clip = self.grad_clip
         if clip.get("value"):
             self.clip_gradients(opt, gradient_clip_val=clip["value"], gradient_clip_algorithm=clip.get("algorithm", "value"))
@@ -285,19 +289,21 @@ class SupernetModule(pl.LightningModule):
         for name, value in losses.items():
             self.log(f"train/{name}/loss", value, on_step=True, on_epoch=False, prog_bar=name == "max")
         self.log("train/lr", opt.param_groups[0]["lr"], on_step=True, on_epoch=False)
-        return None
+        return self._end_of_epoch(batch_idx)
 
-    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
-        # Epoch-end updates of the samplers happen after the last batch, before validation and the
-        # epoch's checkpoint, so a resumed run sees exactly the state an uninterrupted run had.
+    def _end_of_epoch(self, batch_idx: int) -> None:
+        """The samplers' epoch-end updates, inside the last training step of the epoch: before any
+        ``on_train_batch_end`` hook, so a checkpoint saved at that batch (periodic, or on SIGTERM)
+        already holds the updated distributions, as an uninterrupted run would have them."""
         if batch_idx + 1 != self.trainer.num_training_batches:
-            return
-        epoch, max_epochs = self.current_epoch, int(self.trainer.max_epochs or 1)
-        logs = dict(self.sampler.on_epoch_end(epoch, max_epochs))
+            return None
+        epoch, epochs = self.current_epoch, self._schedule_epochs
+        logs = dict(self.sampler.on_epoch_end(epoch, epochs))
         if self.data_sampler is not None:
-            logs.update(self.data_sampler.on_epoch_end(epoch, max_epochs))
+            logs.update(self.data_sampler.on_epoch_end(epoch, epochs))
         if logs:
             self.log_dict(logs, on_step=False, on_epoch=True)
+        return None
 
     def _nonfinite(self, what: str, step: int, opt) -> None:
         message = f"non-finite {what} at step {step}"
