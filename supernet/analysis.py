@@ -79,15 +79,27 @@ def load_run(run_dir: str | Path, tables: dict[str, str | Path] | None = None) -
     path = Path(run_dir)
     if not path.is_dir():
         raise FileNotFoundError(f"run directory not found: {path}")
-    config_file = path / ".hydra" / "config.yaml"
-    config = yaml.safe_load(config_file.read_text()) if config_file.exists() else {}
-    metrics_file = path / "logs" / "metrics.csv"
-    metrics = pd.read_csv(metrics_file) if metrics_file.exists() else None
+    config_file, metrics_file = path / ".hydra" / "config.yaml", path / "logs" / "metrics.csv"
     ckpt = path / "checkpoints" / "last.ckpt"
+    if not (config_file.exists() or metrics_file.exists() or ckpt.exists()):
+        raise FileNotFoundError(f"{path} is not a supernet-train run directory "
+                                "(it has no .hydra/config.yaml, logs/metrics.csv or checkpoints/last.ckpt)")
+
+    def read(file: Path, reader):
+        try:
+            return reader(file)
+        except Exception as err:  # noqa: BLE001 - yaml, CSV and encoding errors all mean "unreadable"
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ValueError(f"{file} is not readable: {first}") from None
+
+    config = read(config_file, lambda f: yaml.safe_load(f.read_text())) if config_file.exists() else {}
+    metrics = read(metrics_file, pd.read_csv) if metrics_file.exists() else None
+    if metrics is not None and "epoch" not in metrics.columns:
+        raise ValueError(f"{metrics_file} has no 'epoch' column: not the CSV log of supernet-train")
     meta = dict(read_checkpoint(ckpt)[CHECKPOINT_KEY]) if ckpt.exists() else None
     found = {p.stem: p for p in sorted(path.rglob("*.csv")) if p != metrics_file}
     found.update({k: Path(v) for k, v in (tables or {}).items()})
-    return Run(path, config, metrics, meta, {k: pd.read_csv(v) for k, v in found.items()})
+    return Run(path, config, metrics, meta, {k: read(v, pd.read_csv) for k, v in found.items()})
 
 
 def pareto_front(cost: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
@@ -215,32 +227,40 @@ def plot_ranking(ranking: dict[str, Any] | str | Path, ax=None):
     return ax
 
 
-def save_report(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Path]:
-    """Write the figures of a run as PNGs (``supernet-report``); returns their paths."""
+def save_report(run_dir: str | Path, out_dir: str | Path | None = None,
+                ranking: str | Path | None = None) -> list[Path]:
+    """Write the figures of a run as PNGs (``supernet-report``); returns their paths. Every figure
+    is drawn before any is written, and each file is written atomically: a failure leaves the
+    folder as it was."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from supernet.files import atomic_file, check_file_destination
+
     run = load_run(run_dir)
     out = Path(out_dir) if out_dir else run.path / "report"
-    out.mkdir(parents=True, exist_ok=True)
+    check_file_destination(out / "report.png", "report folder")  # refuses an out_dir under a file
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"report folder {out} is a file")
+    children = run.children_table()
+    figures = {"accuracy_vs_macs": plot_accuracy_vs_cost(children).figure}
+    if "latency_ms" in children.columns and children["latency_ms"].notna().any():
+        figures["accuracy_vs_latency"] = plot_accuracy_vs_cost(children, cost="latency_ms").figure
+    if run.metrics is not None:
+        figures["training_curves"] = plot_training_curves(run.metrics).figure
+        if pada_history(run.metrics):
+            figures["pada_paths"] = plot_pada_heatmaps(run.metrics)
+    if run.meta and "data_sampler" in run.meta:
+        figures["pada_data"] = plot_data_importance(run.meta).figure
+    if ranking is not None:
+        figures["ranking"] = plot_ranking(ranking).figure
     written = []
-
-    def save(name, fig):
+    for name, fig in figures.items():
         path = out / f"{name}.png"
-        fig.savefig(path, dpi=120, bbox_inches="tight")
+        with atomic_file(path) as tmp:
+            fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
         plt.close(fig)
         written.append(path)
-
-    children = run.children_table()
-    save("accuracy_vs_macs", plot_accuracy_vs_cost(children).figure)
-    if "latency_ms" in children.columns and children["latency_ms"].notna().any():
-        save("accuracy_vs_latency", plot_accuracy_vs_cost(children, cost="latency_ms").figure)
-    if run.metrics is not None:
-        save("training_curves", plot_training_curves(run.metrics).figure)
-        if pada_history(run.metrics):
-            save("pada_paths", plot_pada_heatmaps(run.metrics))
-    if run.meta and "data_sampler" in run.meta:
-        save("pada_data", plot_data_importance(run.meta).figure)
     return written

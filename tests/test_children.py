@@ -22,7 +22,7 @@ import yaml
 
 from helpers import compose_config, train
 from supernet.child import ChildEvaluator, evaluator_for, load, load_checkpoint, read_checkpoint, resolve_arch
-from supernet.child.artifact import atomic_folder
+from supernet.files import atomic_folder
 from supernet.metrics import LatencySettings, LatencyTable, complexity, measure_latency
 from supernet.models import build
 from supernet.search import Constraints, EvolutionSettings, Search, best, pareto_front
@@ -344,3 +344,37 @@ def test_latency_measured_and_predicted():
 def test_child_evaluator_requires_calibration_data(tiny_space):
     with pytest.raises(ValueError, match="calibration data is empty"):
         ChildEvaluator(build(tiny_space, 10, 1), [])
+
+
+def test_bad_destinations_are_refused_before_any_work(ckpt, tmp_path):
+    """Outputs that cannot be written are refused with a message naming them, before any child is
+    measured, and nothing is left behind (no temporary files, no empty report folder)."""
+    from supernet.analysis import save_report
+    from supernet.cli.evaluate import run as evaluate
+    from supernet.cli.extract import run as extract
+    from supernet.cli.search import run as search
+
+    a_folder, a_file = tmp_path / "folder", tmp_path / "file"
+    a_folder.mkdir()
+    a_file.write_text("x")
+    base = [f"ckpt_path={ckpt}", *QUICK]
+    with pytest.raises(ValueError, match="is a folder; give the path of a file"):
+        evaluate(compose_config("evaluate", [*base, "children=[min]", f"output={a_folder}"], tmp_path / "ev"))
+    with pytest.raises(ValueError, match="is a file, not a folder"):
+        extract(compose_config("extract", [*base, "arch=min", f"out={a_file / 'child'}"], tmp_path / "ex"))
+    with pytest.raises(ValueError, match="mutation_prob must be in"):
+        search(compose_config("search", [*base, "mutation_prob=high"], tmp_path / "se"))
+    not_a_run = tmp_path / "not_a_run"
+    not_a_run.mkdir()
+    with pytest.raises(FileNotFoundError, match="is not a supernet-train run directory"):
+        save_report(not_a_run)
+    broken = tmp_path / "broken_run"
+    (broken / ".hydra").mkdir(parents=True)
+    (broken / ".hydra" / "config.yaml").write_text("a: [unclosed")
+    with pytest.raises(ValueError, match="config.yaml is not readable"):
+        save_report(broken)
+    with pytest.raises(ValueError, match="is a file, not a folder"):
+        save_report(ckpt.parent.parent, a_file / "report")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken_run", "file", "folder", "not_a_run"]
+    assert list(a_folder.iterdir()) == [] and list(not_a_run.iterdir()) == []
+    assert sorted(p.name for p in broken.iterdir()) == [".hydra"]

@@ -10,13 +10,13 @@ from __future__ import annotations
 import csv
 import importlib.util
 import math
-import os
 import random
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from supernet.files import atomic_file, check_file_destination
 from supernet.space import Arch, ArchError, Dimension, SearchSpace
 
 _STAGE_KEY = re.compile(r"^stages?\[?(\d+)\]?\.([a-z_]+)$")
@@ -63,8 +63,11 @@ def read_rows(path: str | Path) -> list[dict[str, str]]:
     path = Path(path)
     if not path.is_file():
         return []
-    with path.open(newline="") as f:
-        return list(csv.DictReader(f))
+    try:
+        with path.open(newline="") as f:
+            return list(csv.DictReader(f))
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise ValueError(f"{path} is not a readable CSV table ({err})") from None
 
 
 def write_rows(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -74,12 +77,10 @@ def write_rows(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> None:
     columns: dict[str, None] = {}
     for row in rows:
         columns.update(dict.fromkeys(row))
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("w", newline="") as f:
+    with atomic_file(path) as tmp, tmp.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(columns))
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, path)
 
 
 def write_parquet(csv_path: str | Path) -> Path | None:
@@ -89,9 +90,8 @@ def write_parquet(csv_path: str | Path) -> Path | None:
     import pandas as pd
 
     out = Path(csv_path).with_suffix(".parquet")
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    pd.read_csv(csv_path).to_parquet(tmp, index=False)
-    os.replace(tmp, out)
+    with atomic_file(out) as tmp:
+        pd.read_csv(csv_path).to_parquet(tmp, index=False)
     return out
 
 
@@ -99,7 +99,7 @@ class ResumableTable:
     """A CSV of one row per arch; rows already in the file are kept and their archs skipped."""
 
     def __init__(self, path: str | Path):
-        self.path = Path(path)
+        self.path = check_file_destination(path, "output")
         self.rows: list[dict[str, Any]] = read_rows(self.path)
         if self.rows and "arch" not in self.rows[0]:
             raise ValueError(f"{self.path} exists but has no 'arch' column: not a table of children "

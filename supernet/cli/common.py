@@ -6,7 +6,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -15,9 +15,10 @@ from supernet.space.loading import config_dir
 # Absolute path, so the commands find the tree from a checkout or an installed package alike.
 CONFIG_PATH = str(config_dir())
 
-# Errors a user causes or can act on (bad config, bad file, bad arch, a diverging run): one line,
-# exit code 2. ``supernet.training.DivergenceError`` is a FloatingPointError (an ArithmeticError).
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, KeyError, TypeError, ArithmeticError)
+# Errors a user causes or can act on (bad config, bad file, bad arch, a diverging run, a path that
+# cannot be written): one line, exit code 2. ``supernet.training.DivergenceError`` is a
+# FloatingPointError (an ArithmeticError); OSError covers missing files, permissions, full disks.
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, KeyError, TypeError, ArithmeticError)
 
 
 def plain(cfg: Any) -> Any:
@@ -25,6 +26,18 @@ def plain(cfg: Any) -> Any:
     if isinstance(cfg, DictConfig) or OmegaConf.is_config(cfg):
         return OmegaConf.to_container(cfg, resolve=True)
     return cfg
+
+
+def exit_with_one_line(err: BaseException) -> NoReturn:
+    """Print the first line of a user error on stderr and exit with code 2."""
+    message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def debugging(cfg_debug: Any = False) -> bool:
+    """Full tracebacks: ``debug=true`` on the command line, or ``SUPERNET_DEBUG`` set."""
+    return bool(cfg_debug) or bool(os.environ.get("SUPERNET_DEBUG"))
 
 
 def user_errors(fn: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
@@ -35,10 +48,8 @@ def user_errors(fn: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
         try:
             return fn(cfg)
         except USER_ERRORS as err:
-            if cfg.get("debug", False) or os.environ.get("SUPERNET_DEBUG"):
+            if debugging(cfg.get("debug", False)):
                 raise
-            message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            print(f"error: {message}", file=sys.stderr)
-            sys.exit(2)
+            exit_with_one_line(err)
 
     return wrapper

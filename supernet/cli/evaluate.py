@@ -73,7 +73,7 @@ def print_rows(rows: list[dict]) -> None:
     for col in ("arch", "source", "MMACs", "params (M)", "latency ms", "val acc", "test acc"):
         # the arch folds so that the numbers stay whole on a narrow (or non-tty, 80-column) console
         table.add_column(col, justify="left" if col in ("arch", "source") else "right",
-                         overflow="fold", no_wrap=col != "arch")
+                         overflow="fold", no_wrap=col != "arch", min_width=16 if col == "arch" else None)
     for r in rows:
         num = lambda key, fmt: format(float(r[key]), fmt) if r.get(key) not in (None, "") else "-"  # noqa: E731
         table.add_row(str(r["arch"]), str(r["source"]), num("mmacs", ".2f"), num("params_m", ".3f"),

@@ -43,11 +43,12 @@ def evaluator(cfg: DictConfig, loaded, *, cache_val: bool = False, val_batches: 
 
 
 def run(cfg: DictConfig) -> dict:
-    from supernet.child import check_destination, extract_artifact, resolve_arch
+    from supernet.child import extract_artifact, resolve_arch
+    from supernet.files import check_folder_destination
 
     # Checks before any work: the checkpoint, the destination, the arch.
     loaded = load(cfg)
-    out = check_destination(cfg.out, cfg.overwrite)
+    out = check_folder_destination(cfg.out, cfg.overwrite)
     arch = resolve_arch(loaded.space, plain(cfg.arch))
     metrics = extract_artifact(evaluator(cfg, loaded), arch, out, model_kwargs=loaded.meta.get("model_kwargs"),
                                overwrite=cfg.overwrite, onnx=cfg.onnx, source={"checkpoint": str(Path(cfg.ckpt_path))})

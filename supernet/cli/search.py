@@ -22,8 +22,9 @@ def run(cfg: DictConfig) -> dict:
     from hydra.core.hydra_config import HydraConfig
     from rich.progress import Progress
 
-    from supernet.child import arch_document, check_destination, extract_artifact
+    from supernet.child import arch_document, extract_artifact
     from supernet.child.table import write_rows
+    from supernet.files import atomic_file, check_folder_destination
     from supernet.cli.extract import evaluator, load
     from supernet.search import ALGORITHMS, EvolutionSettings, check_targets, expand, run_search
 
@@ -35,7 +36,7 @@ def run(cfg: DictConfig) -> dict:
                                  cfg.parents, cfg.max_tries)
     if cfg.extract_best:
         for target in targets:
-            check_destination(out / f"best_{target.label}", overwrite=False)
+            check_folder_destination(out / f"best_{target.label}", overwrite=False)
     loaded = load(cfg)
     check_targets(loaded.space, targets, loaded.model.complexity)  # before the data is read
     ev = evaluator(cfg, loaded, cache_val=True, val_batches=cfg.val_batches, test=cfg.extract_best)
@@ -52,7 +53,8 @@ def run(cfg: DictConfig) -> dict:
                             constraints=target.as_dict(), algorithm=cfg.algorithm, val_acc=cand.val_acc,
                             val_loss=cand.val_loss, macs=cand.macs, params=cand.params, latency_ms=cand.latency_ms,
                             checkpoint=str(cfg.ckpt_path))
-        (out / f"best_{target.label}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+        with atomic_file(out / f"best_{target.label}.yaml") as tmp:
+            tmp.write_text(yaml.safe_dump(doc, sort_keys=False))
         print(f"{target.label}: {cand.arch}  val acc {cand.val_acc:.4f}, {cand.macs / 1e6:.2f} MMACs, "
               f"{cand.params / 1e6:.3f} M params" + (f", {cand.latency_ms:.2f} ms" if cand.latency_ms else ""))
         if cfg.extract_best:

@@ -70,7 +70,8 @@ class EvolutionSettings:
         if not isinstance(self.iterations, int) or self.iterations < 0:
             raise ValueError(f"iterations must be a non-negative integer, got {self.iterations!r}")
         for name in ("mutation_prob", "crossover_ratio"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
 
     @property
