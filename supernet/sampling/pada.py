@@ -16,8 +16,15 @@ values only because they own more weights.
 Estimates: moving average with factor ``ema`` (0.5, as in the authors' code), reset when the
 distribution is updated. Update (every epoch as in the paper, or every ``update_every`` steps):
 ``p = tau * G / sum(G) + (1 - tau) / K`` with ``tau`` following ``tau_schedule`` (linear: e/E),
-then ``p = max(p, floor)`` renormalised. Under ``torch.distributed`` the estimates are averaged
-across ranks before the update, so every rank keeps the same distribution.
+then ``p = max(p, floor)`` renormalised. Under ``torch.distributed`` each rank measures the
+gradients of its own shard (the hooks fire before the step's all-reduce), and the estimates are
+averaged across ranks at each update, so every rank keeps the same distribution; the importances
+are therefore means of per-rank RMS gradients, not the RMS of the averaged gradient (one small
+all-reduce per update instead of one per child and step).
+
+Only steps that are applied count: a step refused for non-finite values drops its measurements.
+Delayed shrinking's gradient scale is divided out, so a value drawn early in the ramp is not
+judged unimportant for its scaled-down gradient.
 """
 
 from __future__ import annotations
