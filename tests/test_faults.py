@@ -86,19 +86,40 @@ def test_sigterm_saves_a_checkpoint_then_resume(uninterrupted, tmp_path):
     _resume_and_compare(uninterrupted, tmp_path, periodic=False)
 
 
+def _sigterm_at(run_dir: Path, epoch: int, batch: int, extra: list[str] = ()) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
+    cmd = [sys.executable, "-m", "supernet.train", f"hydra.run.dir={run_dir}", *RUN[:-1], *extra,
+           f"+callbacks.sigterm={{_target_: helpers.SigtermAt, epoch: {epoch}, batch: {batch}}}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert "SIGTERM" in proc.stdout + proc.stderr, proc.stdout[-3000:] + proc.stderr[-3000:]
+    step = _weights(run_dir)[0]
+    assert step == epoch * 6 + batch + 1, f"the signal's checkpoint is at step {step}"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("epoch,batch", [(1, 2), (2, 5)], ids=["mid-run", "last-step"])
 def test_sigterm_at_a_chosen_step_then_resume(uninterrupted, tmp_path, epoch, batch):
     """The last step is the subtle one: validation still runs after the signal's checkpoint, and
     must not leave its recalibrated BN statistics in the supernet."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
-    cmd = [sys.executable, "-m", "supernet.train", f"hydra.run.dir={tmp_path}", *RUN[:-1],
-           f"+callbacks.sigterm={{_target_: helpers.SigtermAt, epoch: {epoch}, batch: {batch}}}"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
-    assert "SIGTERM" in proc.stdout + proc.stderr, proc.stdout[-3000:] + proc.stderr[-3000:]
-    step = _weights(tmp_path)[0]
-    assert step == epoch * 6 + batch + 1, f"the signal's checkpoint is at step {step}"
+    _sigterm_at(tmp_path, epoch, batch)
     _resume_and_compare(uninterrupted, tmp_path, periodic=False)
+
+
+@pytest.mark.slow
+def test_pada_run_resumes_exactly_from_a_sigterm_at_an_epoch_end(tmp_path):
+    """PA&DA updates its path and data distributions at the end of every epoch: a checkpoint taken
+    at an epoch's last batch must already hold the update (the resumed run does not redo it)."""
+    pada = ["experiment=pada_digits"]
+    full = _start(tmp_path / "full", pada, periodic=False)
+    assert full.wait(300) == 0, full.stdout.read()
+    _sigterm_at(tmp_path / "cut", 0, 5, pada)
+    resumed = _start(tmp_path / "cut", [*pada, "ckpt_path=last"], periodic=False)
+    assert resumed.wait(300) == 0, resumed.stdout.read()
+    _assert_same(_weights(tmp_path / "full"), _weights(tmp_path / "cut"))
+    samplers = [torch.load(d / "checkpoints" / "last.ckpt", weights_only=True)["supernet"] for d in
+                (tmp_path / "full", tmp_path / "cut")]
+    assert samplers[0]["sampler"]["probs"] == samplers[1]["sampler"]["probs"]
+    assert torch.equal(samplers[0]["data_sampler"]["probs"], samplers[1]["data_sampler"]["probs"])
 
 
 def test_interrupted_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch):
