@@ -40,6 +40,24 @@ def randomise_norms(model: torch.nn.Module, seed: int = 0) -> None:
             m.bias.copy_(torch.randn(m.bias.shape, generator=gen))
 
 
+def image_folder(root: Path, classes: int = 4, train: int = 16, val: int = 4, size: int = 20) -> Path:
+    """A tiny ImageNet-layout folder (``train/<class>/*.png``, ``val/<class>/*.png``) of random
+    images: for the image-folder loader and its random augmentations."""
+    import numpy as np
+    from PIL import Image
+
+    gen = np.random.default_rng(0)
+    for split, count in (("train", train), ("val", val)):
+        for c in range(classes):
+            folder = root / split / f"class{c}"
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(count):
+                pixels = (gen.random((size, size, 3)) * 255).astype("uint8")
+                pixels[..., c % 3] //= 2  # a class signal
+                Image.fromarray(pixels).save(folder / f"{i}.png")
+    return root
+
+
 class ChildRecorder(pl.Callback):
     """Records the children trained at every global step."""
 

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import compose_config, randomise_norms, train
+from helpers import compose_config, image_folder, randomise_norms, train
 from supernet.cli.common import CONFIG_PATH, plain
 
 EXPERIMENTS = sorted(p.stem for p in (Path(CONFIG_PATH) / "experiment").glob("*.yaml"))
@@ -49,11 +49,17 @@ def _weights(result):
     return {k: v.detach().clone() for k, v in result["module"].supernet.state_dict().items()}
 
 
-def test_exact_resume_mid_epoch(tmp_path):
+@pytest.mark.parametrize("data", ["digits", "augmented images"])
+def test_exact_resume_mid_epoch(tmp_path, data):
     """Contract 3: resuming from a mid-epoch checkpoint reaches the weights and children of an
-    uninterrupted run (CPU, deterministic)."""
+    uninterrupted run (CPU, deterministic) — also with random augmentations (random resized crop
+    and flip of the image-folder loader), whose randomness comes from (seed, epoch, position)."""
     common = ["trainer.max_epochs=3", "trainer.limit_train_batches=4", "trainer.deterministic=true",
               "test_after_fit=false", "model.schedule.warmup_epochs=1", *_periodic(5)]
+    if data != "digits":
+        root = image_folder(tmp_path / "images")
+        common += ["data=imagefolder", f"data.root={root}", "data.image_size=24", "data.batch_size=8",
+                   "data.val_size=8"]
     full = train(tmp_path / "full", common)
     ckpt = tmp_path / "full" / "steps" / "step5.ckpt"  # after 5 of 12 steps: mid-way through epoch 2
     assert ckpt.is_file()

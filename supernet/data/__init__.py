@@ -1,11 +1,11 @@
 """LightningDataModules: digits (embedded default), CIFAR-10/100, image folders, synthetic."""
 
-from supernet.data.base import IndexedDataset, ResumableDataLoader, SupernetDataModule
+from supernet.data.base import IndexedDataset, ResumableDataLoader, SeededDraws, SupernetDataModule
 from supernet.data.digits import DigitsDataModule
 from supernet.data.synthetic import SyntheticDataModule
 from supernet.data.vision import CIFARDataModule, ImageFolderDataModule
 
 __all__ = [
-    "SupernetDataModule", "IndexedDataset", "ResumableDataLoader", "DigitsDataModule",
+    "SupernetDataModule", "IndexedDataset", "ResumableDataLoader", "SeededDraws", "DigitsDataModule",
     "SyntheticDataModule", "CIFARDataModule", "ImageFolderDataModule",
 ]

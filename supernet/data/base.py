@@ -23,9 +23,37 @@ class IndexedDataset(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
 
-    def __getitem__(self, index: int):
-        x, y = self.dataset[index]
+    def __getitem__(self, key: int | tuple[int, int]):
+        if isinstance(key, tuple):  # (index, augmentation seed) from SeededDraws
+            index, seed = key
+            with torch.random.fork_rng(devices=[]):
+                # torchvision's random transforms draw from torch's CPU generator; seeding only it
+                # costs ~1 us (torch.manual_seed also visits every accelerator: ~60 us)
+                torch.default_generator.manual_seed(seed)
+                x, y = self.dataset[index]
+        else:
+            index = key
+            x, y = self.dataset[index]
         return x, y, index
+
+
+class SeededDraws(Sampler[tuple[int, int]]):
+    """The ``(index, augmentation seed)`` pairs of a ``ShardedSampler`` (its ``draws()``), for an
+    ``IndexedDataset``: random augmentations then depend on (seed, epoch, position) only — not on
+    the RNG state the loader happens to find — so a resumed run, a run with more workers and a
+    run on more ranks see the same augmented images."""
+
+    def __init__(self, sampler):
+        self.sampler = sampler
+
+    def __iter__(self):
+        return self.sampler.draws()
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def set_epoch(self, epoch: int) -> None:  # Lightning calls it on the loader's sampler
+        self.sampler.set_epoch(epoch)
 
 
 class ResumableDataLoader(DataLoader):
@@ -34,15 +62,17 @@ class ResumableDataLoader(DataLoader):
     Lightning stores ``state_dict()`` of stateful loaders in its checkpoints and calls
     ``load_state_dict`` on resume; the next iteration of the same epoch then starts after the
     batches already consumed (the sampler skips their indices, no data is loaded for them).
-    The sampler must have ``epoch`` and ``start`` attributes (``supernet.sampling.ShardedSampler``).
+    ``sampler`` is a ``supernet.sampling.ShardedSampler`` (its ``epoch`` and ``start`` place the
+    resume); the loader draws ``(index, augmentation seed)`` pairs from it (``SeededDraws``).
     """
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, dataset: Dataset, sampler, **kwargs):
+        super().__init__(dataset, sampler=SeededDraws(sampler), **kwargs)
+        self.draws = sampler
         self._consumed, self._resume_at = 0, None
 
     def __iter__(self):
-        sampler = self.sampler
+        sampler = self.draws
         skip = 0
         if self._resume_at is not None and self._resume_at["epoch"] == sampler.epoch:
             skip = self._resume_at["batches"]
@@ -56,7 +86,7 @@ class ResumableDataLoader(DataLoader):
             sampler.start = 0
 
     def state_dict(self) -> dict[str, int]:
-        return {"epoch": int(self.sampler.epoch), "batches": self._consumed}
+        return {"epoch": int(self.draws.epoch), "batches": self._consumed}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         self._resume_at = {"epoch": int(state["epoch"]), "batches": int(state["batches"])}

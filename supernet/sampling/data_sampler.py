@@ -46,10 +46,18 @@ class ShardedSampler(Sampler[int]):
         raise NotImplementedError
 
     def __iter__(self) -> Iterator[int]:
+        return (index for index, _ in self.draws())
+
+    def draws(self) -> Iterator[tuple[int, int]]:
+        """This rank's ``(index, augmentation seed)`` pairs. The seed is a function of (seed, epoch,
+        position in the global list) only, so a sample's random augmentation is the same whatever
+        the number of ranks or workers, and after a resume (``supernet.data.SeededDraws``)."""
         rank, size = world()
-        indices = self.global_indices()
+        indices = self.global_indices().tolist()
         usable = len(indices) - len(indices) % size  # equal shard sizes: same number of steps per rank
-        return iter(indices[rank:usable:size][self.start :].tolist())
+        base = (self.seed * 1_000_003 + self.epoch) * 10_000_019
+        for position in range(rank + self.start * size, usable, size):
+            yield indices[position], (base + position) % (1 << 63)
 
     def __len__(self) -> int:
         return self.num_samples // world()[1]
