@@ -58,6 +58,25 @@ def image_folder(root: Path, classes: int = 4, train: int = 16, val: int = 4, si
     return root
 
 
+def cifar_folder(root: Path, num_classes: int = 10, per_file: int = 20) -> Path:
+    """Small CIFAR files in the official "python version" layout and format (pickled dicts holding a
+    uint8 array of N x 3072 and a label list; 5 training batches + a test batch for CIFAR-10)."""
+    import pickle
+
+    import numpy as np
+
+    gen = np.random.default_rng(0)
+    folder, files, key = (("cifar-10-batches-py", [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"], "labels")
+                          if num_classes == 10 else ("cifar-100-python", ["train", "test"], "fine_labels"))
+    (root / folder).mkdir(parents=True, exist_ok=True)
+    for name in files:
+        labels = [int(v) for v in gen.integers(0, num_classes, per_file)]
+        data = gen.integers(0, 256, (per_file, 3 * 32 * 32), dtype=np.uint8)
+        batch = {"batch_label": name, key: labels, "data": data, "filenames": [f"{i}.png" for i in range(per_file)]}
+        (root / folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+    return root
+
+
 class ChildRecorder(pl.Callback):
     """Records the children trained at every global step."""
 

@@ -1,0 +1,59 @@
+"""The CIFAR and image-folder loaders, on small files the tests write."""
+
+import pickle
+
+import pytest
+import torch
+
+from helpers import cifar_folder, image_folder, train
+from supernet.data import CIFARDataModule, ImageFolderDataModule
+
+
+@pytest.mark.parametrize("num_classes", [10, 100])
+def test_cifar_reads_the_official_file_format(tmp_path, num_classes):
+    root = cifar_folder(tmp_path, num_classes, per_file=20)
+    dm = CIFARDataModule(root=str(root), num_classes=num_classes, val_size=10, batch_size=4)
+    dm.setup()
+    train_count = 100 if num_classes == 10 else 20
+    assert (len(dm.train_set), len(dm.val_set), len(dm.test_set)) == (train_count - 10, 10, 20)
+    x, y, index = next(iter(dm.train_dataloader()))
+    assert x.shape == (4, 3, 32, 32) and x.dtype == torch.float32 and y.max() < num_classes
+    assert index.shape == (4,)
+
+
+def test_cifar_refuses_a_batch_file_that_would_run_code(tmp_path):
+    root = cifar_folder(tmp_path)
+    marker = tmp_path / "pwned"
+
+    class Bomb:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    (root / "cifar-10-batches-py" / "data_batch_3").write_bytes(pickle.dumps({"data": Bomb()}, protocol=2))
+    with pytest.raises(ValueError, match="data_batch_3 is not a CIFAR-10 batch file: refused to load"):
+        CIFARDataModule(root=str(root), val_size=10).setup()
+    assert not marker.exists()
+
+
+def test_cifar_names_a_missing_file(tmp_path):
+    root = cifar_folder(tmp_path)
+    (root / "cifar-10-batches-py" / "test_batch").unlink()
+    with pytest.raises(FileNotFoundError, match="test_batch' not found"):
+        CIFARDataModule(root=str(root), val_size=10).setup()
+
+
+def test_training_runs_on_cifar_files(tmp_path):
+    root = cifar_folder(tmp_path / "cifar")
+    result = train(tmp_path / "run", ["data=cifar10", f"data.root={root}", "data.val_size=10", "data.batch_size=8",
+                                      "test_after_fit=false"])
+    assert result["trainer"].global_step == 3
+    assert all(0.0 <= r["val_acc"] <= 1.0 for r in result["rows"])
+
+
+def test_image_folder_reads_the_imagenet_layout(tmp_path):
+    root = image_folder(tmp_path, classes=3, train=10, val=2)
+    dm = ImageFolderDataModule(root=str(root), image_size=24, val_size=6, batch_size=5)
+    dm.setup()
+    assert dm.num_classes == 3 and (len(dm.train_set), len(dm.val_set), len(dm.test_set)) == (27, 3, 6)
+    x, y, _ = next(iter(dm.train_dataloader()))
+    assert x.shape == (5, 3, 24, 24) and y.max() < 3
