@@ -87,3 +87,18 @@ def test_desynchronised_sampler_is_caught(tmp_path):
                           check=False)
     assert proc.returncode != 0
     assert "ranks train different children at step 0" in proc.stderr + proc.stdout
+
+
+def test_importance_weighted_loss_matches_one_process(tmp_path):
+    """PA&DA data sampling with ``reweight=true``: the weights are normalised over the global batch,
+    so two processes still compute what one process computes (epoch 2 draws from the updated,
+    non-uniform distribution, where the weights differ between samples)."""
+    common = ["trainer.max_epochs=2", "data_sampler=pada", "data_sampler.reweight=true"]
+    supernet_train(tmp_path / "single", [*common, "data.batch_size=32"])
+    supernet_train(tmp_path / "ddp", [*common, "trainer=ddp_cpu", "trainer.devices=2", "data.batch_size=16",
+                                      "trainer.sync_batchnorm=true"])
+    a, b = weights(tmp_path / "single"), weights(tmp_path / "ddp")
+    worst = max((a[k] - b[k]).abs().max().item() for k in a)
+    assert worst <= 1e-5, f"largest weight difference {worst}"
+    probs = torch.load(tmp_path / "ddp" / "checkpoints" / "last.ckpt", weights_only=True)["supernet"]["data_sampler"]["probs"]
+    assert probs.std() > 0  # the second epoch did draw with unequal weights

@@ -206,7 +206,17 @@ class SupernetModule(pl.LightningModule):
             per_sample = self.criterion(logits, y)
         else:
             per_sample = self.distill(logits, teacher_logits)
-        return per_sample.mean() if weights is None else (per_sample * weights).sum() / weights.sum()
+        return per_sample.mean() if weights is None else (per_sample * weights).sum()
+
+    def _mean_rank_sum(self, local_sum: torch.Tensor) -> torch.Tensor:
+        """The mean over ranks of a per-rank sum (``local_sum`` on one process). Importance weights
+        divided by it sum to the per-rank batch size on average, so the loss is normalised by the
+        weights of the *global* batch and DDP computes what one process computes on that batch."""
+        if not self._distributed():
+            return local_sum
+        total = local_sum.detach().clone()
+        dist.all_reduce(total)
+        return total / self.trainer.world_size
 
     @property
     def data_sampler(self) -> PadaDataSampler | None:
@@ -244,6 +254,8 @@ class SupernetModule(pl.LightningModule):
         x, y, indices = batch[0], batch[1], batch[2]
         data_sampler = self.data_sampler
         weights = data_sampler.weights(indices) if data_sampler is not None else None
+        if weights is not None:
+            weights = weights / self._mean_rank_sum(weights.sum())
         step = self.global_step
         # Dropout / drop-path masks from (seed, step): a resumed run draws the same masks.
         torch.manual_seed(self.seed * 1_000_003 + step)
