@@ -28,6 +28,7 @@ TRAIN_CASES = [
     ("empty validation children", ["validation.children=[]"], "validation.children is empty"),
     ("missing checkpoint", ["ckpt_path=/nonexistent/last.ckpt"], "checkpoint not found: /nonexistent/last.ckpt"),
     ("truncated checkpoint", ["ckpt_path=__TRUNCATED__"], "__TRUNCATED__"),
+    ("empty checkpoint file", ["ckpt_path=__EMPTY_CKPT__"], "is an empty file, not a checkpoint"),
     ("bad space declaration", ["space.stages.0.kernel=[4]"], "kernel sizes must be odd"),
     ("NaN-producing learning rate", ["model.optimizer.lr=1e30", "model.grad_clip.value=null", "trainer.max_epochs=1",
                                      "trainer.limit_train_batches=4"], "non-finite"),
@@ -73,10 +74,13 @@ def train_results(tmp_path_factory):
     empty.mkdir()
     truncated = base / "truncated.ckpt"
     truncated.write_bytes(b"PK\x03\x04 this is not a whole checkpoint")
+    empty_ckpt = base / "empty.ckpt"
+    empty_ckpt.touch()
 
     def prepare(case):
         name, overrides, _ = case
-        fixed = [o.replace("__EMPTY_DIR__", str(empty)).replace("__TRUNCATED__", str(truncated)) for o in overrides]
+        fixed = [o.replace("__EMPTY_DIR__", str(empty)).replace("__TRUNCATED__", str(truncated))
+                 .replace("__EMPTY_CKPT__", str(empty_ckpt)) for o in overrides]
         return name, base / name.replace(" ", "_"), fixed
 
     def one(case):

@@ -378,3 +378,24 @@ def test_bad_destinations_are_refused_before_any_work(ckpt, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken_run", "file", "folder", "not_a_run"]
     assert list(a_folder.iterdir()) == [] and list(not_a_run.iterdir()) == []
     assert sorted(p.name for p in broken.iterdir()) == [".hydra"]
+
+
+def test_a_child_that_does_not_match_the_supernet_is_not_shipped(ckpt, tmp_path, monkeypatch):
+    """Contract 1 is checked on every artifact before it is written: should extraction ever
+    produce a child whose outputs differ from the supernet's, no artifact is written."""
+    from supernet.cli.extract import run
+    from supernet.models.base import Supernet
+
+    extract = Supernet.extract
+
+    def broken_extract(self, arch=None):
+        child = extract(self, arch)
+        with torch.no_grad():
+            next(child.parameters()).add_(1.0)
+        return child
+
+    monkeypatch.setattr(Supernet, "extract", broken_extract)
+    out = tmp_path / "child"
+    with pytest.raises(RuntimeError, match="computes outputs .* away from the supernet's; no artifact written"):
+        run(compose_config("extract", [f"ckpt_path={ckpt}", "arch=min", f"out={out}", *QUICK], tmp_path))
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
