@@ -31,7 +31,6 @@ from supernet.space import Arch, SearchSpace
 from supernet.training.schedules import lr_factor
 
 
-
 class DivergenceError(FloatingPointError):
     """A child produced a non-finite loss or gradient (the optimizer step was not applied)."""
 
