@@ -57,3 +57,20 @@ def test_image_folder_reads_the_imagenet_layout(tmp_path):
     assert dm.num_classes == 3 and (len(dm.train_set), len(dm.val_set), len(dm.test_set)) == (27, 3, 6)
     x, y, _ = next(iter(dm.train_dataloader()))
     assert x.shape == (5, 3, 24, 24) and y.max() < 3
+
+
+def test_training_runs_on_synthetic_data(tmp_path):
+    """The benchmarks' data: random images from a seed, through the same training loader."""
+    result = train(tmp_path, ["data=synthetic", "data.image_size=24", "data.num_samples=64", "data.batch_size=16",
+                              "test_after_fit=false"])
+    assert result["trainer"].global_step == 3
+
+
+def test_a_training_set_without_indices_is_refused(tmp_path):
+    from supernet.data import SyntheticDataModule
+
+    dm = SyntheticDataModule(num_samples=8)
+    dm.setup()
+    dm.train_set = dm.train_set.dataset  # a user's module forgetting the IndexedDataset wrapper
+    with pytest.raises(TypeError, match="train_set must be a supernet.data.IndexedDataset"):
+        dm.train_dataloader()

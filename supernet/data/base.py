@@ -128,6 +128,9 @@ class SupernetDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         train = self._check(self.train_set, "train")
+        if not isinstance(train, IndexedDataset):
+            raise TypeError(f"{type(self).__name__}.train_set must be a supernet.data.IndexedDataset (it yields "
+                            "the sample index that PA&DA scores and that seeds the augmentations)")
         sampler = self.train_sampler or UniformDataSampler(len(train), self.seed)  # type: ignore[arg-type]
         return self._loader(train, self.batch_size, sampler, drop_last=len(train) >= self.batch_size,
                             loader_cls=ResumableDataLoader)
