@@ -30,6 +30,13 @@ TRAIN_CASES = [
     ("truncated checkpoint", ["ckpt_path=__TRUNCATED__"], "__TRUNCATED__"),
     ("empty checkpoint file", ["ckpt_path=__EMPTY_CKPT__"], "is an empty file, not a checkpoint"),
     ("bad space declaration", ["space.stages.0.kernel=[4]"], "kernel sizes must be odd"),
+    ("shrinking not a mapping", ["sampler.shrinking=0.5"], "sampler.shrinking=0.5 must be null or a mapping"),
+    ("zero distillation temperature", ["distill.temperature=0"], "distill.temperature must be > 0"),
+    ("data sampler EMA out of range", ["data_sampler=pada", "data_sampler.ema=1.5"], "data_sampler.ema must be in [0, 1)"),
+    ("Lightning's automatic clipping", ["+trainer.gradient_clip_val=1.0"], "use model.grad_clip.value"),
+    ("image folder without a root", ["data=imagefolder"], "data.root is required"),
+    ("no devices", ["trainer.devices=0"], "Trainer(devices=0)"),
+    ("no training batches", ["trainer.limit_train_batches=0"], "trainer.limit_train_batches=0 must be > 0"),
     ("NaN-producing learning rate", ["model.optimizer.lr=1e30", "model.grad_clip.value=null", "trainer.max_epochs=1",
                                      "trainer.limit_train_batches=4"], "non-finite"),
 ]

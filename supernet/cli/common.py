@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
 from supernet.space.loading import config_dir
@@ -51,5 +53,14 @@ def user_errors(fn: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
             if debugging(cfg.get("debug", False)):
                 raise
             exit_with_one_line(err)
+        except InstantiationException as err:  # a config group's object refused its arguments
+            cause = err.__cause__
+            # Lightning's MisconfigurationException (a bad Trainer argument), named without importing Lightning
+            known = isinstance(cause, USER_ERRORS) or type(cause).__name__ == "MisconfigurationException"
+            if debugging(cfg.get("debug", False)) or not known:
+                raise
+            key = re.search(r"full_key: (\S+)", str(err))
+            named = key is None or f"{key.group(1)}." in str(cause) or f"{key.group(1)}=" in str(cause)
+            exit_with_one_line(RuntimeError(str(cause) if named else f"{key.group(1)}: {cause}"))
 
     return wrapper

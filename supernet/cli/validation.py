@@ -66,6 +66,16 @@ def validate_train_config(cfg: DictConfig) -> None:
     _number(cfg, "model.schedule.warmup_epochs", low=0, allow_none=True)
     _number(cfg, "model.schedule.final_ratio", low=0, high=1, allow_none=True)
     _number(cfg, "validation.calib_batches", low=1, integer=True)
+    _number(cfg, "model.kwargs.bn_momentum", low=0, high=1, allow_none=True)
+    limit = _get(cfg, "trainer.limit_train_batches")
+    if limit is not None:
+        _number(cfg, "trainer.limit_train_batches", low=0, low_open=True)
+    # the training step optimises by hand (one step for all children): Lightning's automatic
+    # clipping and accumulation do not apply, the model group has its own
+    for key, neutral, instead in (("trainer.gradient_clip_val", (None, 0), "model.grad_clip.value"),
+                                  ("trainer.accumulate_grad_batches", (None, 1), "a larger data.batch_size")):
+        if _get(cfg, key) not in neutral:
+            raise ConfigError(f"{key} does not apply to supernet training (it optimises by hand): use {instead}")
     if _get(cfg, "sampler.num_random") is not None:
         _number(cfg, "sampler.num_random", low=0, integer=True)
 
@@ -79,10 +89,15 @@ def validate_train_config(cfg: DictConfig) -> None:
         except ValueError as err:
             raise ConfigError(f"validation.children: {name}={spec!r}: {err}") from None
     if _get(cfg, "sampler.arch") is not None:
-        space.resolve(_get(cfg, "sampler.arch"))
+        try:
+            space.resolve(_get(cfg, "sampler.arch"))
+        except ValueError as err:
+            raise ConfigError(f"sampler.arch={_get(cfg, 'sampler.arch')!r}: {err}") from None
 
     target = str(_get(cfg, "data._target_") or "")
     root = _get(cfg, "data.root")
+    if root is None and target.endswith(("ImageFolderDataModule", "CIFARDataModule")):
+        raise ConfigError(f"data.root is required for {target.rsplit('.', 1)[-1]} (the folder holding the data)")
     if root is not None and not _get(cfg, "data.download") and not Path(root).is_dir():
         raise ConfigError(f"data.root={root!r} does not exist (for {target.rsplit('.', 1)[-1]})")
     if target.endswith("ImageFolderDataModule"):

@@ -115,7 +115,7 @@ class DelayedShrinking:
     def __init__(self, start: float = 0.5, warmup: float = 0.05, multiplier: float = 1.0):
         if not (0.0 <= start < 1.0 and warmup >= 0.0 and multiplier > 0.0):
             raise ValueError(
-                f"delayed shrinking needs 0 <= start < 1, warmup >= 0 and multiplier > 0; got "
+                f"sampler.shrinking needs 0 <= start < 1, warmup >= 0 and multiplier > 0; got "
                 f"start={start}, warmup={warmup}, multiplier={multiplier}"
             )
         self.start, self.warmup, self.multiplier = start, warmup, multiplier
@@ -127,6 +127,17 @@ class DelayedShrinking:
         if self.warmup == 0.0:
             return self.multiplier
         return self.multiplier * min(1.0, (progress - self.start) / self.warmup)
+
+
+def _shrinking(value: DelayedShrinking | Mapping | None) -> DelayedShrinking | None:
+    if value is None or isinstance(value, DelayedShrinking):
+        return value
+    if not isinstance(value, Mapping):
+        raise ValueError(f"sampler.shrinking={value!r} must be null or a mapping {{start, warmup, multiplier}}")
+    unknown = sorted(set(value) - {"start", "warmup", "multiplier"})
+    if unknown:
+        raise ValueError(f"sampler.shrinking has unknown keys {unknown}: use start, warmup, multiplier")
+    return DelayedShrinking(**value)
 
 
 class SandwichSampler(ArchSampler):
@@ -141,7 +152,7 @@ class SandwichSampler(ArchSampler):
         if num_random < 0:
             raise ValueError(f"sampler.num_random must be >= 0, got {num_random}")
         self.num_random = num_random
-        self.shrinking = DelayedShrinking(**shrinking) if isinstance(shrinking, Mapping) else shrinking
+        self.shrinking = _shrinking(shrinking)
         self._max, self._min = space.max(), space.min()
 
     def random_children(self, generator: random.Random, info: StepInfo) -> list[Arch]:

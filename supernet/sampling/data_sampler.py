@@ -70,7 +70,10 @@ class PadaDataSampler(ShardedSampler):
     def __init__(self, num_samples: int, seed: int = 0, ema: float = 0.5, tau_schedule: str = "linear",
                  reweight: bool = False):
         super().__init__(num_samples, seed)
-        tau_at(tau_schedule, 0, 1)
+        if isinstance(ema, bool) or not isinstance(ema, (int, float)) or not 0.0 <= ema < 1.0:
+            raise ValueError(f"data_sampler.ema must be in [0, 1), got {ema!r}")
+        if tau_schedule not in ("linear", "constant"):
+            raise ValueError(f"data_sampler.tau_schedule must be 'linear' or 'constant', got {tau_schedule!r}")
         self.ema, self.tau_schedule, self.reweight = ema, tau_schedule, reweight
         self.probs = torch.full((num_samples,), 1.0 / num_samples, dtype=torch.float64)
         self.scores = torch.zeros(num_samples, dtype=torch.float64)
