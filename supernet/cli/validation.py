@@ -43,6 +43,20 @@ def _choice(cfg, key, allowed) -> None:
         raise ConfigError(f"{key}={value!r} is not one of {list(allowed)}")
 
 
+def _build_samplers(cfg: DictConfig, space) -> None:
+    """Build the arch sampler, data sampler and distillation loss once, so that their own checks
+    (each names its key) run now, not after the data is read (minutes for ImageNet)."""
+    from hydra.utils import instantiate
+
+    seed = _get(cfg, "seed")
+    if cfg.get("sampler") is not None:
+        instantiate(cfg.sampler)(space=space, seed=seed)
+    if cfg.get("data_sampler") is not None:
+        instantiate(cfg.data_sampler)(num_samples=1, seed=seed)
+    if cfg.get("distill") is not None and cfg.distill.get("_target_"):
+        instantiate(cfg.distill)
+
+
 def validate_train_config(cfg: DictConfig) -> None:
     from supernet.space import SearchSpace
     from supernet.training.module import child_names
@@ -104,3 +118,4 @@ def validate_train_config(cfg: DictConfig) -> None:
         for split in ("train", "val"):
             if not (Path(root) / split).is_dir():
                 raise ConfigError(f"data.root={root!r} has no '{split}' folder (ImageNet layout: root/train, root/val)")
+    _build_samplers(cfg, space)
