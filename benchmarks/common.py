@@ -7,6 +7,7 @@ import statistics
 import time
 from collections.abc import Callable
 
+import lightning.pytorch as pl
 import torch
 
 
@@ -41,6 +42,29 @@ def median_times(fns: list[Callable[[], object]], repeats: int, warmup: int = 3)
             sync()
             out.append(time.perf_counter() - start)
     return [statistics.median(t) for t in times]
+
+
+class StepTimer(pl.Callback):
+    """Wall time (device-synchronised) and children of every training step."""
+
+    def __init__(self):
+        self.times, self.children, self._start = [], [], 0.0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        sync()
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        sync()
+        self.times.append(time.perf_counter() - self._start)
+        self.children.append(list(pl_module.last_children))
+
+
+def timing_trainer(steps: int, callbacks=(), accelerator: str = "auto", precision: str = "32-true") -> pl.Trainer:
+    """A bare Trainer for timing training steps: no validation, logging, checkpoints or bars."""
+    return pl.Trainer(accelerator=accelerator, devices=1, max_steps=steps, precision=precision, limit_val_batches=0,
+                      logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                      enable_model_summary=False, callbacks=list(callbacks))
 
 
 QUIET = ["callbacks.progress=null", "trainer.enable_progress_bar=false", "callbacks.checkpoint=null",

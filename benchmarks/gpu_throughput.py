@@ -11,12 +11,10 @@ import statistics
 import sys
 from pathlib import Path
 
-import lightning.pytorch as pl
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, markdown_table  # noqa: E402
-from step_cost import StepTimer  # noqa: E402
+from common import StepTimer, machine, markdown_table, timing_trainer  # noqa: E402
 
 from supernet.data import SyntheticDataModule  # noqa: E402
 from supernet.losses import KLDistillation  # noqa: E402
@@ -32,10 +30,7 @@ def throughput(space_name: str, image_size: int, batch: int, steps: int, precisi
     module = SupernetModule(space, 1000, 3, sampler=SandwichSampler, distill=KLDistillation(),
                             val_children={"max": "max"}, channels_last=channels_last)
     timer = StepTimer()
-    accelerator = "gpu" if torch.cuda.is_available() else "cpu"
-    pl.Trainer(accelerator=accelerator, devices=1, max_steps=steps, precision=precision, limit_val_batches=0,
-               logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-               callbacks=[timer]).fit(module, datamodule=dm)
+    timing_trainer(steps, [timer], precision=precision).fit(module, datamodule=dm)
     t = statistics.median(timer.times[3:])  # the first steps include cudnn autotuning and allocations
     peak = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else float("nan")
     return [precision, channels_last, batch, f"{t * 1e3:.1f}", f"{batch / t:.0f}", f"{peak:.1f}"]

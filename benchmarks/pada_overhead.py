@@ -14,12 +14,10 @@ import statistics
 import sys
 from pathlib import Path
 
-import lightning.pytorch as pl
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, markdown_table  # noqa: E402
-from step_cost import StepTimer  # noqa: E402
+from common import StepTimer, machine, markdown_table, timing_trainer  # noqa: E402
 
 from supernet.data import SyntheticDataModule  # noqa: E402
 from supernet.losses import KLDistillation  # noqa: E402
@@ -45,9 +43,7 @@ def step_times(space_name: str, batch: int, steps: int, pada: bool) -> tuple[lis
     module = SupernetModule(space, dm.num_classes, dm.in_chans, sampler=PadaPathSampler if pada else UnmeasuredPadaSampler,
                             distill=KLDistillation(), val_children={"max": "max"})
     timer = StepTimer()
-    pl.Trainer(accelerator="auto", devices=1, max_steps=steps, limit_val_batches=0, logger=False,
-               enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-               callbacks=[timer]).fit(module, datamodule=dm)
+    timing_trainer(steps, [timer]).fit(module, datamodule=dm)
     return timer.times[2:], [[str(c.arch) for c in step] for step in timer.children]
 
 

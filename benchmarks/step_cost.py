@@ -18,14 +18,12 @@ import resource
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import lightning.pytorch as pl
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, markdown_table, median_time  # noqa: E402
+from common import StepTimer, machine, markdown_table, median_time, timing_trainer  # noqa: E402
 
 from supernet.data import SyntheticDataModule  # noqa: E402
 from supernet.ops import resize_to  # noqa: E402
@@ -40,20 +38,8 @@ class MaxOnlySampler(ArchSampler):
         return [Child(self.space.max(), "teacher", "max")]
 
 
-class StepTimer(pl.Callback):
-    def __init__(self):
-        self.times, self.children, self._start = [], [], 0.0
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        self._start = time.perf_counter()
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        self.times.append(time.perf_counter() - self._start)
-        self.children.append(list(pl_module.last_children))
+def _accelerator(device: str) -> str:
+    return "gpu" if device == "cuda" else "cpu"
 
 
 def make(space_name: str, batch: int, sampler, device: str):
@@ -65,16 +51,10 @@ def make(space_name: str, batch: int, sampler, device: str):
     return space, dm, module
 
 
-def trainer(steps: int, device: str, callbacks=()):
-    return pl.Trainer(accelerator="gpu" if device == "cuda" else "cpu", devices=1, max_steps=steps,
-                      limit_val_batches=0, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                      enable_model_summary=False, callbacks=list(callbacks))
-
-
 def time_ratio(space_name: str, batch: int, steps: int, device: str) -> list[list[object]]:
     space, dm, module = make(space_name, batch, SandwichSampler, device)
     timer = StepTimer()
-    trainer(steps, device, [timer]).fit(module, datamodule=dm)
+    timing_trainer(steps, [timer], accelerator=_accelerator(device)).fit(module, datamodule=dm)
     model = module.supernet.to(device).train()
     x, y = next(iter(dm.train_dataloader()))[:2]
     x, y = x.to(device), y.to(device)
@@ -111,7 +91,7 @@ def peak_memory(mode: str, space_name: str, batch: int, device: str) -> float:
         before = torch.cuda.memory_allocated()
     else:
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    trainer(3, device).fit(module, datamodule=dm)
+    timing_trainer(3, accelerator=_accelerator(device)).fit(module, datamodule=dm)
     after = torch.cuda.max_memory_allocated() if device == "cuda" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return (after - before) / 2**20
 
@@ -124,6 +104,8 @@ def memory_ratio(space_name: str, batch: int, device: str) -> list[list[object]]
              "--memory-mode", mode], capture_output=True, text=True, check=True,
         ).stdout
         added[mode] = json.loads(out.strip().splitlines()[-1])["added_mib"]
+    if added["max"] <= 0:  # peak RSS set before training (imports, model build): nothing to compare
+        return [["peak memory", "n/a", "training did not raise the peak RSS at this size; use a larger --batch", 3]]
     return [["peak memory", f"{added['sandwich'] / added['max']:.3f}",
              f"training adds {added['sandwich']:.0f} MiB (sandwich) vs {added['max']:.0f} MiB (max child alone)", 3]]
 
