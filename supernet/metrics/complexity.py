@@ -48,40 +48,41 @@ def complexity(space: SearchSpace, arch: Arch, *, in_chans: int = 3, num_classes
     return _COUNTERS[space.family](space, arch, in_chans, num_classes)
 
 
+def _conv_bn(hw: int, cin: int, cout: int, kk: int) -> tuple[int, int]:
+    """Multiply-adds and parameters of a bias-free conv (``cin`` inputs per output channel, ``kk``
+    kernel taps, ``hw`` output positions) followed by a BN (2 affine parameters per channel)."""
+    return hw * cin * cout * kk, cin * cout * kk + 2 * cout
+
+
+def _total(parts) -> Complexity:
+    macs, params = (sum(column) for column in zip(*parts))
+    return Complexity(int(macs), int(params))
+
+
 @register_counter("mbconv")
 def _mbconv(space: SearchSpace, arch: Arch, in_chans: int, num_classes: int) -> Complexity:
     lay = mbconv_layout(space, arch)
-    k2 = lay.stem_kernel**2
-    macs = lay.stem_size**2 * in_chans * lay.stem_out * k2
-    params = in_chans * lay.stem_out * k2 + 2 * lay.stem_out
+    parts = [_conv_bn(lay.stem_size**2, in_chans, lay.stem_out, lay.stem_kernel**2)]
     for block in (b for stage in lay.stages for b in stage):
         hw_in, hw_out, mid = block.in_size**2, block.out_size**2, block.mid_ch
         if block.expand_conv:
-            macs += hw_in * block.in_ch * mid
-            params += block.in_ch * mid + 2 * mid
-        macs += hw_out * mid * block.kernel**2
-        params += mid * block.kernel**2 + 2 * mid
-        if block.se_ch:
-            macs += 2 * mid * block.se_ch
-            params += 2 * mid * block.se_ch + mid + block.se_ch
-        macs += hw_out * mid * block.out_ch
-        params += mid * block.out_ch + 2 * block.out_ch
-        if block.shortcut_conv:
-            macs += hw_out * block.in_ch * block.out_ch
-            params += block.in_ch * block.out_ch
-    macs += lay.final_size**2 * lay.final_in * lay.final_out
-    params += lay.final_in * lay.final_out + 2 * lay.final_out
-    macs += lay.final_out * lay.head_out + lay.head_out * num_classes
-    params += lay.final_out * lay.head_out + lay.head_out * num_classes + num_classes
-    return Complexity(int(macs), int(params))
+            parts.append(_conv_bn(hw_in, block.in_ch, mid, 1))
+        parts.append(_conv_bn(hw_out, 1, mid, block.kernel**2))  # depthwise: one input per channel
+        if block.se_ch:  # squeeze and excite: two 1x1 convs with biases on the pooled vector
+            parts.append((2 * mid * block.se_ch, 2 * mid * block.se_ch + mid + block.se_ch))
+        parts.append(_conv_bn(hw_out, mid, block.out_ch, 1))
+        if block.shortcut_conv:  # a bare 1x1 projection
+            parts.append((hw_out * block.in_ch * block.out_ch, block.in_ch * block.out_ch))
+    parts.append(_conv_bn(lay.final_size**2, lay.final_in, lay.final_out, 1))
+    head = lay.final_out * lay.head_out  # 1x1 conv on the pooled vector, no bias
+    parts.append((head + lay.head_out * num_classes, head + lay.head_out * num_classes + num_classes))
+    return _total(parts)
 
 
 @register_counter("resnet")
 def _resnet(space: SearchSpace, arch: Arch, in_chans: int, num_classes: int) -> Complexity:
     lay = resnet_layout(space, arch)
-    k2 = lay.stem_kernel**2
-    macs = lay.stem_size**2 * in_chans * lay.stem_out * k2
-    params = in_chans * lay.stem_out * k2 + 2 * lay.stem_out
+    parts = [_conv_bn(lay.stem_size**2, in_chans, lay.stem_out, lay.stem_kernel**2)]
     for block in (b for stage in lay.stages for b in stage):
         hw_in, hw_out, mid = block.in_size**2, block.out_size**2, block.mid_ch
         if lay.block == "basic":
@@ -90,12 +91,9 @@ def _resnet(space: SearchSpace, arch: Arch, in_chans: int, num_classes: int) -> 
             convs = [(hw_in, block.in_ch, mid, 1), (hw_out, mid, mid, 9), (hw_out, mid, block.out_ch, 1)]
         if block.projection:
             convs.append((hw_out, block.in_ch, block.out_ch, 1))
-        for hw, cin, cout, kk in convs:  # every conv is followed by a BN (2 parameters per channel)
-            macs += hw * cin * cout * kk
-            params += cin * cout * kk + 2 * cout
-    macs += lay.final_ch * num_classes
-    params += lay.final_ch * num_classes + num_classes
-    return Complexity(int(macs), int(params))
+        parts += [_conv_bn(*conv) for conv in convs]  # every conv is followed by a BN
+    parts.append((lay.final_ch * num_classes, lay.final_ch * num_classes + num_classes))
+    return _total(parts)
 
 
 @register_counter("vit")
