@@ -23,6 +23,7 @@ import numpy as np
 import yaml
 
 from supernet.child.checkpoint import CHECKPOINT_KEY, read_checkpoint
+from supernet.errors import first_line
 
 _VAL_ACC = re.compile(r"^val/(?P<child>[^/]+)/acc$")
 _PADA_P = re.compile(r"^pada/(?P<dim>.+)/p(?P<value>[0-9.]+)$")
@@ -89,8 +90,7 @@ def load_run(run_dir: str | Path, tables: dict[str, str | Path] | None = None) -
         try:
             return reader(file)
         except Exception as err:  # noqa: BLE001 - yaml, CSV and encoding errors all mean "unreadable"
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise ValueError(f"{file} is not readable: {first}") from None
+            raise ValueError(f"{file} is not readable: {first_line(err)}") from None
 
     config = read(config_file, lambda f: yaml.safe_load(f.read_text())) if config_file.exists() else {}
     metrics = read(metrics_file, pd.read_csv) if metrics_file.exists() else None
@@ -241,9 +241,7 @@ def save_report(run_dir: str | Path, out_dir: str | Path | None = None,
 
     run = load_run(run_dir)
     out = Path(out_dir) if out_dir else run.path / "report"
-    check_file_destination(out / "report.png", "report folder")  # refuses an out_dir under a file
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"report folder {out} is a file")
+    check_file_destination(out / "report.png", "report")  # before drawing: out_dir (or a parent) is a file
     children = run.children_table()
     figures = {"accuracy_vs_macs": plot_accuracy_vs_cost(children).figure}
     if "latency_ms" in children.columns and children["latency_ms"].notna().any():

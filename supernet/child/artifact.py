@@ -27,6 +27,7 @@ from typing import Any
 import torch
 import yaml
 
+from supernet.errors import first_line
 from supernet.files import atomic_folder, check_folder_destination
 from supernet.models import build
 from supernet.ops import resize_to
@@ -77,8 +78,7 @@ def write_artifact(folder: Path, child: torch.fx.GraphModule, document: Mapping[
         except Exception as err:  # noqa: BLE001 - an optional export; the other files are still valid
             for partial in folder.glob("model.onnx*"):
                 partial.unlink()
-            text = str(err).strip()
-            metrics["onnx"] = f"skipped: export failed: {text.splitlines()[0] if text else type(err).__name__}"
+            metrics["onnx"] = f"skipped: export failed: {first_line(err)}"
     metrics["files"] = sorted([p.name for p in folder.iterdir()] + ["metrics.json"])
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
@@ -92,7 +92,7 @@ def read_document(folder: str | Path) -> dict[str, Any]:
     try:
         doc = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
-        raise ValueError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from None
+        raise ValueError(f"{path} is not valid YAML: {first_line(err)}") from None
     missing = [k for k in ("arch", "space", "num_classes", "in_chans") if not isinstance(doc, Mapping) or k not in doc]
     if missing:
         raise ValueError(f"{path} is not a child artifact's arch.yaml (missing {missing})")
@@ -127,8 +127,7 @@ def load(folder: str | Path) -> torch.fx.GraphModule:
     try:
         child.load_state_dict(weights, strict=True, assign=True)
     except RuntimeError as err:
-        reason = str(err).splitlines()[0]
-        raise ValueError(f"{weights_path} does not hold the weights of arch {arch} ({reason})") from None
+        raise ValueError(f"{weights_path} does not hold the weights of arch {arch} ({first_line(err)})") from None
     return child.eval()
 
 

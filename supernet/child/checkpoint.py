@@ -14,6 +14,7 @@ from typing import Any
 import torch
 import yaml
 
+from supernet.errors import first_line
 from supernet.models import Supernet, build
 from supernet.space import Arch, ArchError, SearchSpace
 
@@ -29,11 +30,6 @@ class LoadedSupernet:
     path: Path
 
 
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
-
-
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """The checkpoint dict (tensors on the CPU, memory-mapped: the optimizer state is never read
     in), or a one-line error naming the file: missing, unreadable, not written by supernet-train."""
@@ -45,7 +41,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as err:  # noqa: BLE001 - truncated zip, bad pickle opcodes, refused globals: all "unreadable"
-        raise ValueError(f"{path} is not a readable checkpoint (truncated or corrupt?): {_first_line(err)}") from None
+        raise ValueError(f"{path} is not a readable checkpoint (truncated or corrupt?): {first_line(err)}") from None
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get(CHECKPOINT_KEY), Mapping):
         raise ValueError(f"{path} was not written by supernet-train (it has no {CHECKPOINT_KEY!r} entry)")
     if not isinstance(ckpt.get("state_dict"), Mapping):
@@ -65,14 +61,14 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         space = SearchSpace.from_dict(meta["space"])
     except ValueError as err:
-        raise ValueError(f"{path}: the search space stored in the checkpoint is invalid: {_first_line(err)}") from None
+        raise ValueError(f"{path}: the search space stored in the checkpoint is invalid: {first_line(err)}") from None
     model = build(space, int(meta["num_classes"]), int(meta["in_chans"]), **dict(meta.get("model_kwargs") or {}))
     weights = {k[len(WEIGHTS_PREFIX):]: v for k, v in ckpt["state_dict"].items() if k.startswith(WEIGHTS_PREFIX)}
     try:
         model.load_state_dict(weights, strict=True)
     except RuntimeError as err:
         raise ValueError(
-            f"{path}: the weights do not fit the supernet of space {space.name!r} stored with them: {_first_line(err)}"
+            f"{path}: the weights do not fit the supernet of space {space.name!r} stored with them: {first_line(err)}"
         ) from None
     return LoadedSupernet(model.to(map_location), space, meta, path)
 
@@ -88,7 +84,7 @@ def resolve_arch(space: SearchSpace, spec: Any) -> Arch:
         try:
             data = yaml.safe_load(path.read_text())
         except yaml.YAMLError as err:
-            raise ArchError(f"arch file {path} is not valid YAML: {_first_line(err)}") from None
+            raise ArchError(f"arch file {path} is not valid YAML: {first_line(err)}") from None
         if isinstance(data, Mapping) and isinstance(data.get("space"), Mapping):
             other = data["space"].get("name")
             if data["space"] != space.to_dict():

@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
+from supernet.errors import first_line
 from supernet.space.loading import config_dir
 
 # Absolute path, so the commands find the tree from a checkout or an installed package alike.
@@ -32,8 +33,7 @@ def plain(cfg: Any) -> Any:
 
 def exit_with_one_line(err: BaseException) -> NoReturn:
     """Print the first line of a user error on stderr and exit with code 2."""
-    message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    print(f"error: {message}", file=sys.stderr)
+    print(f"error: {first_line(err)}", file=sys.stderr)
     sys.exit(2)
 
 
