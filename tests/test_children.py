@@ -8,6 +8,7 @@ its time importing torch, Lightning and Hydra) and awaited by the tests that rea
 from __future__ import annotations
 
 import json
+import math
 import os
 import pickle
 import random
@@ -15,17 +16,18 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 import yaml
-
 from helpers import compose_config, train
-from supernet.child import ChildEvaluator, evaluator_for, load, load_checkpoint, read_checkpoint, resolve_arch
+
+from supernet.child import ChildEvaluator, evaluator_for, load, load_checkpoint, read_checkpoint
 from supernet.files import atomic_folder
-from supernet.metrics import LatencySettings, LatencyTable, complexity, measure_latency
+from supernet.metrics import ChildReport, LatencySettings, LatencyTable, complexity, measure_latency
 from supernet.models import build
-from supernet.search import Constraints, EvolutionSettings, Search, best, pareto_front
+from supernet.search import Candidate, Constraints, EvolutionSettings, Search, best, pareto_front
 from supernet.space import Arch, ArchError, load_space
 
 REPO = Path(__file__).resolve().parent.parent
@@ -174,7 +176,7 @@ def test_round_trip_load_and_torch_export(ckpt, cli, artifact, tmp_path):
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
 
     # the artifact's arch.yaml names the child for the other commands (arch=<file>)
-    assert resolve_arch(space, str(folder / "arch.yaml")) == space.resolve(ARCH)
+    assert space.resolve(str(folder / "arch.yaml")) == space.resolve(ARCH)
 
 
 def test_pickle_disguised_as_safetensors_is_refused(artifact, tmp_path):
@@ -221,7 +223,7 @@ def test_cli_arch_outside_space(cli):
 def test_cli_checkpoint_of_another_space(cli, artifact):
     _assert_failed(cli("other_space"), "does not belong to space 'mobilenet_cifar'")
     with pytest.raises(ArchError, match="was made for space 'tiny'"):
-        resolve_arch(load_space("mobilenet_cifar"), str(artifact[0] / "arch.yaml"))
+        load_space("mobilenet_cifar").resolve(str(artifact[0] / "arch.yaml"))
 
 
 def test_cli_unreachable_constraint_names_smallest_value(cli):
@@ -273,7 +275,7 @@ def test_search_writes_front_history_and_best(ckpt, tmp_path):
     space = load_space("tiny")
     best_file = tmp_path / f"best_macs_max_{limit}.yaml"
     doc = yaml.safe_load(best_file.read_text())
-    arch = resolve_arch(space, str(best_file))
+    arch = space.resolve(str(best_file))
     assert complexity(space, arch, in_chans=1, num_classes=10).macs <= limit and doc["constraints"]["macs_max"] == limit
     scored = next(iter(result.scored.values()))
     assert doc["val_acc"] == max(c.val_acc for c in scored)
@@ -317,6 +319,27 @@ def test_evolution_respects_limits_and_beats_random_at_equal_budget():
     assert sum(evo_best) > sum(rnd_best), (evo_best, rnd_best)
     front = pareto_front(evo)
     assert all(a.macs < b.macs and a.fitness < b.fitness for a, b in zip(front, front[1:]))
+
+
+def test_one_row_schema_for_every_table_of_children():
+    """The training table, supernet-evaluate's table, supernet-search's tables and metrics.json all
+    hold ChildReport rows: the same columns after each table's own, whatever was measured."""
+    space = load_space("tiny")
+    arch = space.resolve(ARCH)
+    c = complexity(space, arch, in_chans=1, num_classes=10)
+    settings = LatencySettings("cpu", batch_size=1, warmup=1, repeats=2, num_threads=1)
+    full = ChildReport(arch, c, val_acc=0.5, val_loss=1.0, test_acc=0.4, test_loss=1.2, calib_batches=2,
+                       latency_ms=1.5, latency=settings)
+    row = full.row(child="mid")
+    assert list(row)[:4] == ["child", "arch", "mmacs", "params_m"]
+    assert row["macs"] == c.macs and row["params"] == c.params and row["latency_device"] == "cpu"
+    assert full.to_dict()["latency"] == {"ms": 1.5, "device": "cpu", "batch_size": 1, "warmup": 1, "repeats": 2,
+                                         "num_threads": 1}
+    bare = ChildReport(arch, c).row()
+    assert list(bare) == list(full.row()) and math.isnan(bare["val_acc"]) and bare["latency_device"] is None
+    candidate = Candidate(arch, c.macs, c.params, None, 0.5, 1.0)  # no latency limit: not measured
+    searched = candidate.report(SimpleNamespace(latency_settings=settings, calib_batches=2)).row(method="random")
+    assert list(searched)[1:] == list(bare) and searched["latency_ms"] is None and searched["latency_device"] is None
 
 
 def test_latency_measured_and_predicted():

@@ -1,7 +1,8 @@
+import pytest
 import torch
 import torch.nn.functional as F
 
-from supernet.ops import ElasticBatchNorm2d, ElasticConv2d, ElasticLinear, ElasticSqueezeExcite
+from supernet.ops import ElasticBatchNorm2d, ElasticConv2d, ElasticLinear, ElasticSequential, ElasticSqueezeExcite
 
 
 def test_conv_uses_the_parameter_itself_at_full_size():
@@ -12,13 +13,28 @@ def test_conv_uses_the_parameter_itself_at_full_size():
 
 def test_conv_kernel_is_centre_crop_and_channels_leading_slice():
     conv = ElasticConv2d(8, 16, 5, stride=2)
-    conv.active_out, conv.active_kernel = 12, 3
+    conv.configure(out_channels=12, kernel_size=3)
     x = torch.randn(2, 6, 9, 9)
     expected = F.conv2d(x, conv.weight[:12, :6, 1:4, 1:4], None, 2, 1)
     torch.testing.assert_close(conv(x), expected)
     plain = conv.export(6)
     assert (plain.in_channels, plain.out_channels, plain.kernel_size, plain.stride) == (6, 12, (3, 3), (2, 2))
     torch.testing.assert_close(plain(x), expected)
+
+
+def test_configure_sets_the_whole_setting_and_refuses_what_the_weights_cannot_do():
+    conv = ElasticConv2d(8, 16, 5)
+    conv.configure(out_channels=12, kernel_size=3)
+    conv.configure(out_channels=10)  # the kernel size left out is the largest again
+    assert (conv.out_channels, conv.kernel_size) == (10, 5)
+    with pytest.raises(ValueError, match="out_channels must be in 1..16"):
+        conv.configure(out_channels=17)
+    with pytest.raises(ValueError, match="not a centre crop"):
+        conv.configure(kernel_size=4)
+    with pytest.raises(ValueError, match="configure its kernel_size only"):
+        ElasticConv2d(8, 8, 3, depthwise=True).configure(out_channels=4)
+    with pytest.raises(ValueError, match="depth must be in 1..2"):
+        ElasticSequential([torch.nn.Identity(), torch.nn.Identity()]).configure(depth=3)
 
 
 def test_depthwise_follows_input_channels():
@@ -42,6 +58,7 @@ def test_linear_and_se_export_match():
     lin = ElasticLinear(32, 10)
     x = torch.randn(3, 20)
     torch.testing.assert_close(lin.export(20)(x), lin(x))
-    se = ElasticSqueezeExcite(64)
+    se = ElasticSqueezeExcite(64, 16)
+    se.configure(channels=40, reduced_channels=16)
     x = torch.randn(2, 40, 4, 4)
     torch.testing.assert_close(se.export(40)(x), se(x))

@@ -77,7 +77,9 @@ def test_arch_of_another_space(tiny_space):
         tiny_space.validate(str(other))
 
 
-@pytest.mark.parametrize("text", ["", "r24s16", "hello world", "r24s16h96/w16d2k3e1/w24d3k5e4/w32d3k5e4x", "r24s16h96//"])
+@pytest.mark.parametrize(
+    "text", ["", "r24s16", "hello world", "r24s16h96/w16d2k3e1/w24d3k5e4/w32d3k5e4x", "r24s16h96//"]
+)
 def test_malformed_strings(tiny_space, text):
     with pytest.raises(ArchError):
         tiny_space.validate(text)
@@ -122,3 +124,24 @@ def test_malformed_space_declarations(mutation, message):
     mutation(decl)
     with pytest.raises(SpaceError, match=message):
         SearchSpace.from_dict(decl)
+
+
+def test_resolve_reads_arch_files(tiny_space, tmp_path):
+    import yaml
+
+    arch = tiny_space.resolve("random:2")
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(yaml.safe_dump(arch.to_dict()))
+    document = tmp_path / "arch.yml"
+    document.write_text(yaml.safe_dump({"space": tiny_space.to_dict(), "arch": str(arch)}))
+    assert tiny_space.resolve(str(plain)) == tiny_space.resolve(document) == arch
+    other = load_space("mobilenet_cifar")
+    with pytest.raises(ArchError, match="was made for space 'tiny', which differs from space 'mobilenet_cifar'"):
+        other.resolve(str(document))
+    with pytest.raises(ArchError, match=r"arch file .*plain\.yaml: arch .* does not belong to space 'mobilenet_cifar'"):
+        other.resolve(str(plain))
+    with pytest.raises(FileNotFoundError, match="arch file not found"):
+        tiny_space.resolve(str(tmp_path / "missing.yaml"))
+    (tmp_path / "bad.yaml").write_text("stages: [")
+    with pytest.raises(ArchError, match="is not valid YAML"):
+        tiny_space.resolve(str(tmp_path / "bad.yaml"))

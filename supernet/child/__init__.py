@@ -1,13 +1,13 @@
 """Children: BN recalibration, extraction from a checkpoint, the child artifact (save/load), export."""
 
 from supernet.child.artifact import arch_document, extract_artifact, load, read_document, write_artifact
-from supernet.child.calibration import bn_state, calibrate_bn, load_bn_state
-from supernet.child.checkpoint import LoadedSupernet, load_checkpoint, read_checkpoint, resolve_arch
+from supernet.child.checkpoint import LoadedSupernet, load_checkpoint, read_checkpoint
 from supernet.child.evaluation import ChildEvaluator, Score, evaluator_for, materialise, resolve_device, score
+from supernet.models.calibration import bn_state, calibrate_bn, load_bn_state
 
 __all__ = [
     "calibrate_bn", "bn_state", "load_bn_state", "load", "read_document",
     "extract_artifact", "write_artifact", "arch_document", "load_checkpoint", "read_checkpoint",
-    "resolve_arch", "LoadedSupernet", "ChildEvaluator", "Score", "score", "materialise", "resolve_device",
+    "LoadedSupernet", "ChildEvaluator", "Score", "score", "materialise", "resolve_device",
     "evaluator_for",
 ]

@@ -12,14 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
+from supernet.checkpoint_format import CHECKPOINT_KEY, WEIGHTS_PREFIX
 from supernet.errors import first_line
 from supernet.models import Supernet, build
-from supernet.space import Arch, ArchError, SearchSpace
-
-CHECKPOINT_KEY = "supernet"  # the entry supernet-train adds to its Lightning checkpoints
-WEIGHTS_PREFIX = "supernet."  # SupernetModule keeps the model as ``self.supernet``
+from supernet.space import SearchSpace
 
 
 @dataclass
@@ -71,29 +68,3 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"{path}: the weights do not fit the supernet of space {space.name!r} stored with them: {first_line(err)}"
         ) from None
     return LoadedSupernet(model.to(map_location), space, meta, path)
-
-
-def resolve_arch(space: SearchSpace, spec: Any) -> Arch:
-    """An arch of ``space`` from ``max``/``min``/``mid``/``random:<seed>``, an arch string, a mapping,
-    or the path of a YAML file (an artifact's ``arch.yaml``, a search's ``best_*.yaml``, or a plain
-    arch mapping). Raises ``ArchError`` (a ``ValueError``) naming what does not fit the space."""
-    if isinstance(spec, str) and spec.endswith((".yaml", ".yml")):
-        path = Path(spec)
-        if not path.is_file():
-            raise FileNotFoundError(f"arch file not found: {path}")
-        try:
-            data = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as err:
-            raise ArchError(f"arch file {path} is not valid YAML: {first_line(err)}") from None
-        if isinstance(data, Mapping) and isinstance(data.get("space"), Mapping):
-            other = data["space"].get("name")
-            if data["space"] != space.to_dict():
-                raise ArchError(f"arch file {path} was made for space {other!r}, which differs from this "
-                                f"checkpoint's space {space.name!r}")
-        if isinstance(data, Mapping) and "arch" in data:
-            data = data["arch"]
-        try:
-            return space.resolve(data)
-        except ArchError as err:
-            raise ArchError(f"arch file {path}: {err}") from None
-    return space.resolve(spec)

@@ -5,8 +5,10 @@
     supernet-evaluate ckpt_path=... grid=resolution
     supernet-evaluate ckpt_path=... grid=stage1.width
 
-Columns: arch, source, mmacs, params_m, latency_ms (+ device, batch size, warm-up, repeats,
-threads), val_acc/val_loss and test_acc/test_loss after BN recalibration, calib_batches.
+Columns: source (the spec, sample or grid the child came from), then the columns of
+``supernet.metrics.ChildReport``: arch, mmacs, params_m, macs, params, val_acc/val_loss and
+test_acc/test_loss after BN recalibration, calib_batches, latency_ms (+ device, batch size,
+warm-up, repeats, threads).
 """
 
 from __future__ import annotations
@@ -14,12 +16,11 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from supernet.cli.common import CONFIG_PATH, plain, user_errors
+from supernet.cli.common import CONFIG_PATH, evaluator, load, plain, user_errors
 
 
 def archs_to_measure(cfg: DictConfig, space) -> dict:
     """{arch: where it came from} for ``children``, ``sample`` and ``grid``, in that order."""
-    from supernet.child import resolve_arch
     from supernet.child.table import grid_archs, sample_archs
 
     children = plain(cfg.children) or []
@@ -27,7 +28,7 @@ def archs_to_measure(cfg: DictConfig, space) -> dict:
         children = [children]
     out: dict = {}
     for spec in children:
-        out.setdefault(resolve_arch(space, spec), str(spec))
+        out.setdefault(space.resolve(spec), str(spec))
     for i, arch in enumerate(sample_archs(space, cfg.sample, cfg.seed)):
         out.setdefault(arch, f"sample:{cfg.seed}:{i}")
     if cfg.grid is not None:
@@ -42,7 +43,6 @@ def run(cfg: DictConfig) -> list[dict]:
     from rich.progress import Progress
 
     from supernet.child.table import ResumableTable, write_parquet
-    from supernet.cli.extract import evaluator, load
 
     loaded = load(cfg)
     archs = archs_to_measure(cfg, loaded.space)
@@ -55,8 +55,7 @@ def run(cfg: DictConfig) -> list[dict]:
         with Progress() as progress:
             task = progress.add_task("children", total=len(todo))
             for arch in todo:
-                table.add({"arch": str(arch), "source": archs[arch], **ev.row(arch),
-                           "calib_batches": cfg.calib_batches})
+                table.add(ev.report(arch).row(source=archs[arch]))
                 progress.advance(task)
     parquet = write_parquet(table.path)
     print_rows(table.rows)
@@ -75,7 +74,7 @@ def print_rows(rows: list[dict]) -> None:
         table.add_column(col, justify="left" if col in ("arch", "source") else "right",
                          overflow="fold", no_wrap=col != "arch", min_width=16 if col == "arch" else None)
     for r in rows:
-        num = lambda key, fmt: format(float(r[key]), fmt) if r.get(key) not in (None, "") else "-"  # noqa: E731
+        num = lambda key, fmt, r=r: format(float(r[key]), fmt) if r.get(key) not in (None, "") else "-"
         table.add_row(str(r["arch"]), str(r["source"]), num("mmacs", ".2f"), num("params_m", ".3f"),
                       num("latency_ms", ".2f"), num("val_acc", ".4f"), num("test_acc", ".4f"))
     Console().print(table)

@@ -13,43 +13,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from supernet.cli.common import CONFIG_PATH, plain, user_errors
-
-
-def load(cfg: DictConfig):
-    """The checkpoint's supernet (read safely) on the configured device."""
-    from supernet.child import load_checkpoint, resolve_device
-
-    if OmegaConf.is_missing(cfg, "ckpt_path") or cfg.ckpt_path is None:
-        raise ValueError("ckpt_path is required: a checkpoint of supernet-train (e.g. .../checkpoints/last.ckpt)")
-    return load_checkpoint(cfg.ckpt_path, map_location=resolve_device(str(cfg.device)))
-
-
-def evaluator(cfg: DictConfig, loaded, *, cache_val: bool = False, val_batches: int | None = None, test: bool = True):
-    """An evaluator of ``loaded``'s children over the configured data (``cfg.data``: the data the
-    supernet was trained on), with cached calibration batches and the configured latency settings."""
-    from hydra.utils import instantiate
-
-    from supernet.child import evaluator_for, resolve_device
-    from supernet.metrics import LatencySettings
-
-    lat = plain(cfg.latency)
-    latency = LatencySettings(**{**lat, "device": str(resolve_device(str(lat.get("device", "cpu"))))})
-    return evaluator_for(loaded.model, instantiate(cfg.data), calib_batches=cfg.calib_batches,
-                         device=resolve_device(str(cfg.device)), latency=latency, cache_val=cache_val,
-                         val_batches=val_batches, test=test)
+from supernet.cli.common import CONFIG_PATH, evaluator, load, plain, user_errors
 
 
 def run(cfg: DictConfig) -> dict:
-    from supernet.child import extract_artifact, resolve_arch
+    from supernet.child import extract_artifact
     from supernet.files import check_folder_destination
 
     # Checks before any work: the checkpoint, the destination, the arch.
     loaded = load(cfg)
     out = check_folder_destination(cfg.out, cfg.overwrite)
-    arch = resolve_arch(loaded.space, plain(cfg.arch))
+    arch = loaded.space.resolve(plain(cfg.arch))
     metrics = extract_artifact(evaluator(cfg, loaded), arch, out, model_kwargs=loaded.meta.get("model_kwargs"),
                                overwrite=cfg.overwrite, onnx=cfg.onnx, source={"checkpoint": str(Path(cfg.ckpt_path))})
     print(f"child {arch}\n  {metrics['mmacs']:.2f} MMACs, {metrics['params'] / 1e6:.3f} M params, "

@@ -15,9 +15,19 @@ from supernet.metrics.complexity import Complexity, complexity
 from supernet.space import Arch, SearchSpace
 
 
+def drop_path_rates(drop_path: float, num_blocks: int) -> list[float]:
+    """Stochastic-depth rate of each block of the largest child, in order: linear from 0 at the
+    first block to ``drop_path`` at the last (DeiT, timm). Same rule as timm's
+    ``calculate_drop_path_rates``, in Python floats: timm's float32 ``linspace`` turns 0.2 into
+    0.2000000030."""
+    return [drop_path * i / max(num_blocks - 1, 1) for i in range(num_blocks)]
+
+
 class Supernet(nn.Module):
-    """Base class. Subclasses build elastic layers in ``__init__`` and implement ``_configure``
-    (activate a child) and ``_assemble`` (plain torch layers of the active child)."""
+    """Base class. Subclasses build elastic layers in ``__init__`` (sized by the largest child) and
+    implement ``_configure`` (activate a child: ``configure`` every op and block) and ``_assemble``
+    (plain torch layers of the active child: their ``export``); see ``supernet.ops.protocol`` and
+    ``docs/adding_a_family.md``."""
 
     # The ModuleList whose i-th entry holds the weights of the space's stage i (PA&DA credits a
     # stage's gradient to that stage's choices); other parameters belong to no stage.

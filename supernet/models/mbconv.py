@@ -1,8 +1,9 @@
 """``MBConvSupernet``: a BigNAS/AttentiveNAS-style supernet of inverted-residual blocks.
 
 Elastic in input resolution (the data pipeline resizes), depth (first ``d`` blocks of a stage),
-width, kernel (centre crop) and expand ratio. Channel counts of each child come from
-``supernet.space.mbconv.mbconv_layout`` — the same rules the complexity counter uses.
+width, kernel (centre crop) and expand ratio. Channel counts come from
+``supernet.space.mbconv.mbconv_layout`` — the same rules the complexity counter uses: the layout
+of the largest child sizes every weight, the layout of a child configures the blocks.
 """
 
 from __future__ import annotations
@@ -10,32 +11,39 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from supernet.models.base import Supernet
-from supernet.ops import ElasticConvBnAct, ElasticLinear, ElasticShortcut, ElasticSqueezeExcite, Residual
+from supernet.models.base import Supernet, drop_path_rates
+from supernet.ops import (
+    ElasticConvBnAct,
+    ElasticLinear,
+    ElasticSequential,
+    ElasticShortcut,
+    ElasticSqueezeExcite,
+    Residual,
+)
 from supernet.space import Arch, SearchSpace
-from supernet.space.mbconv import BlockLayout, mbconv_layout, mid_channels
+from supernet.space.mbconv import BlockLayout, mbconv_layout
 
 
 class MBConvBody(nn.Module):
     """Expand 1x1 (when the stage can expand) -> depthwise kxk -> SE (optional) -> project 1x1."""
 
-    def __init__(self, max_in: int, max_out: int, max_expand: float, max_kernel: int, stride: int,
-                 se: dict | None, act: str, bn_eps: float, bn_momentum: float | None):
+    def __init__(self, largest: BlockLayout, se: dict | None, act: str, bn: dict):
         super().__init__()
-        bn = {"bn_eps": bn_eps, "bn_momentum": bn_momentum}
-        max_mid = mid_channels(max_in, max_expand) if max_expand > 1 else max_in
-        self.expand = ElasticConvBnAct(max_in, max_mid, 1, act=act, **bn) if max_expand > 1 else None
-        self.depthwise = ElasticConvBnAct(max_mid, max_mid, max_kernel, stride, depthwise=True, act=act, **bn)
-        self.se = (
-            ElasticSqueezeExcite(max_mid, se["reduction"], se["divisor"], se["activation"], se["gate"]) if se else None
-        )
-        self.project = ElasticConvBnAct(max_mid, max_out, 1, act=None, **bn)
+        mid = largest.mid_ch
+        self.expand = ElasticConvBnAct(largest.in_ch, mid, 1, act=act, **bn) if largest.expand_conv else None
+        self.depthwise = ElasticConvBnAct(mid, mid, largest.kernel, largest.stride, depthwise=True, act=act, **bn)
+        self.se = ElasticSqueezeExcite(mid, largest.se_ch, se["activation"], se["gate"]) if se else None
+        self.project = ElasticConvBnAct(mid, largest.out_ch, 1, act=None, **bn)
 
-    def configure(self, block: BlockLayout) -> None:
+    def configure(self, *, mid_channels: int, out_channels: int, kernel_size: int, se_channels: int) -> None:
+        """``mid_channels`` is the expanded width (the input width when the block does not expand)."""
         if self.expand is not None:
-            self.expand.conv.active_out = block.mid_ch
-        self.depthwise.conv.active_kernel = block.kernel
-        self.project.conv.active_out = block.out_ch
+            self.expand.configure(out_channels=mid_channels)
+        self.depthwise.configure(kernel_size=kernel_size)
+        if self.se is not None:
+            self.se.configure(channels=mid_channels, reduced_channels=se_channels)
+        self.project.configure(out_channels=out_channels)
+        self.mid_channels = mid_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.expand is not None:
@@ -45,13 +53,38 @@ class MBConvBody(nn.Module):
             x = self.se(x)
         return self.project(x)
 
-    def export(self, block: BlockLayout) -> nn.Sequential:
-        layers = [self.expand.export(block.in_ch)] if self.expand is not None else []
-        layers.append(self.depthwise.export(block.mid_ch))
+    @torch.no_grad()
+    def export(self, in_features: int) -> nn.Sequential:
+        layers = [self.expand.export(in_features)] if self.expand is not None else []
+        layers.append(self.depthwise.export(self.mid_channels))
         if self.se is not None:
-            layers.append(self.se.export(block.mid_ch))
-        layers.append(self.project.export(block.mid_ch))
+            layers.append(self.se.export(self.mid_channels))
+        layers.append(self.project.export(self.mid_channels))
         return nn.Sequential(*layers)
+
+
+class MBConvBlock(Residual):
+    """``shortcut(x) + drop_path(body(x))``; the shortcut pools when the block strides and projects
+    when the child's widths differ on both sides of the block."""
+
+    def __init__(self, largest: BlockLayout, se: dict | None, act: str, bn: dict, drop_path: float):
+        shortcut = ElasticShortcut(largest.in_ch, largest.out_ch, largest.stride)
+        super().__init__(MBConvBody(largest, se, act, bn), shortcut, drop_path)
+
+    def configure(self, *, mid_channels: int, out_channels: int, kernel_size: int, se_channels: int,
+                  project_shortcut: bool) -> None:
+        self.body.configure(mid_channels=mid_channels, out_channels=out_channels, kernel_size=kernel_size,
+                            se_channels=se_channels)
+        self.shortcut.configure(project_to=out_channels if project_shortcut else None)
+        self.out_features = out_channels
+
+    def zero_init_last(self) -> None:
+        """Start as the shortcut alone: the body's last BN scales by 0 (BigNAS)."""
+        nn.init.zeros_(self.body.project.bn.weight)
+
+    @torch.no_grad()
+    def export(self, in_features: int) -> Residual:
+        return Residual(self.body.export(in_features), self.shortcut.export(in_features))
 
 
 class MBConvSupernet(Supernet):
@@ -60,58 +93,46 @@ class MBConvSupernet(Supernet):
                  zero_init_residual: bool = True):
         super().__init__(space, num_classes, in_chans)
         s = space.settings
-        g = space.global_choices
         bn = {"bn_eps": bn_eps, "bn_momentum": bn_momentum}
-        self.stem = ElasticConvBnAct(in_chans, max(g["stem"]), s["stem_kernel"], s["stem_stride"],
+        largest = mbconv_layout(space, space.max())
+        self.stem = ElasticConvBnAct(in_chans, largest.stem_out, s["stem_kernel"], s["stem_stride"],
                                      act=s["activation"], **bn)
-        total_blocks = sum(max(c["depth"]) for c in space.stage_choices)
-        stages, in_ch, index = [], max(g["stem"]), 0
-        for choices, setting in zip(space.stage_choices, space.stage_settings):
-            blocks = []
-            for j in range(max(choices["depth"])):
-                stride = setting["stride"] if j == 0 else 1
-                out_ch = max(choices["width"])
-                body = MBConvBody(in_ch, out_ch, max(choices["expand"]), max(choices["kernel"]), stride,
-                                  s["se"] if setting["se"] else None, setting["activation"], **bn)
-                # Drop-path rate grows linearly with the block index (EfficientNet / BigNAS).
-                blocks.append(Residual(body, ElasticShortcut(in_ch, out_ch, stride), drop_path * index / total_blocks))
-                in_ch, index = out_ch, index + 1
-            stages.append(nn.ModuleList(blocks))
-        self.stages = nn.ModuleList(stages)
-        last_max = max(space.stage_choices[-1]["width"])
-        final_max = int(round(last_max * s["head_expand"]))
-        self.final_expand = ElasticConvBnAct(last_max, final_max, 1, act=s["activation"], **bn)
+        rates = iter(drop_path_rates(drop_path, sum(len(stage) for stage in largest.stages)))
+        self.stages = nn.ModuleList(
+            ElasticSequential(
+                MBConvBlock(block, s["se"] if setting["se"] else None, setting["activation"], bn, next(rates))
+                for block in stage
+            )
+            for stage, setting in zip(largest.stages, space.stage_settings)
+        )
+        self.final_expand = ElasticConvBnAct(largest.final_in, largest.final_out, 1, act=s["activation"], **bn)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.feature_mix = ElasticConvBnAct(final_max, max(g["head"]), 1, bn=False, act=s["activation"])
+        self.feature_mix = ElasticConvBnAct(largest.final_out, largest.head_out, 1, bn=False, act=s["activation"])
         self.flatten = nn.Flatten(1)
         self.dropout = nn.Dropout(dropout)
-        self.classifier = ElasticLinear(max(g["head"]), num_classes)
-        self.depths = [max(c["depth"]) for c in space.stage_choices]
+        self.classifier = ElasticLinear(largest.head_out, num_classes)
         self.set_regularization(False)
         if zero_init_residual:
-            # BigNAS: the last BN of every residual block starts at gamma = 0 (block = its shortcut).
             for stage in self.stages:
                 for block in stage:
-                    nn.init.zeros_(block.body.project.bn.weight)
+                    block.zero_init_last()
         self.set_arch(space.max())
 
     def _configure(self, arch: Arch) -> None:
         self.layout = layout = mbconv_layout(self.space, arch)
-        self.stem.conv.active_out = layout.stem_out
-        for i, (stage, blocks) in enumerate(zip(self.stages, layout.stages)):
-            self.depths[i] = len(blocks)
+        self.stem.configure(out_channels=layout.stem_out)
+        for stage, blocks in zip(self.stages, layout.stages):
+            stage.configure(depth=len(blocks))
             for module, block in zip(stage, blocks):
-                module.body.configure(block)
-                module.shortcut.conv.active_out = block.out_ch
-                module.shortcut.use_pool, module.shortcut.use_conv = block.shortcut_pool, block.shortcut_conv
-        self.final_expand.conv.active_out = layout.final_out
-        self.feature_mix.conv.active_out = layout.head_out
+                module.configure(mid_channels=block.mid_ch, out_channels=block.out_ch, kernel_size=block.kernel,
+                                 se_channels=block.se_ch, project_shortcut=block.shortcut_conv)
+        self.final_expand.configure(out_channels=layout.final_out)
+        self.feature_mix.configure(out_channels=layout.head_out)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)
-        for stage, depth in zip(self.stages, self.depths):
-            for block in stage[:depth]:
-                x = block(x)
+        for stage in self.stages:
+            x = stage(x)
         return self.final_expand(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -122,8 +143,7 @@ class MBConvSupernet(Supernet):
         lay = self.layout
         layers = [self.stem.export(self.in_chans)]
         for stage, blocks in zip(self.stages, lay.stages):
-            for module, block in zip(stage, blocks):
-                layers.append(Residual(module.body.export(block), module.shortcut.export(block.in_ch)))
+            layers += stage.export(blocks[0].in_ch)
         layers += [
             self.final_expand.export(lay.final_in), nn.AdaptiveAvgPool2d(1),
             self.feature_mix.export(lay.final_out), nn.Flatten(1), self.classifier.export(lay.head_out),

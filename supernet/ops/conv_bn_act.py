@@ -20,14 +20,19 @@ class ElasticConvBnAct(nn.Module):
         self.act_name = act
         self.act = get_act_layer(act)() if act else nn.Identity()
 
+    def configure(self, *, out_channels: int | None = None, kernel_size: int | None = None) -> None:
+        """The conv's setting (see ``ElasticConv2d.configure``); the BN follows the conv's outputs."""
+        self.conv.configure(out_channels=out_channels, kernel_size=kernel_size)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv(x)
         if self.bn is not None:
             x = self.bn(x)
         return self.act(x)
 
-    def export(self, in_channels: int) -> nn.Sequential:
-        conv = self.conv.export(in_channels)
+    @torch.no_grad()
+    def export(self, in_features: int) -> nn.Sequential:
+        conv = self.conv.export(in_features)
         layers = [conv]
         if self.bn is not None:
             layers.append(self.bn.export(conv.out_channels))

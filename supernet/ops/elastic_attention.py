@@ -53,23 +53,24 @@ class ElasticAttention(nn.Module):
         self.max_heads, self.head_dim = max_heads, head_dim
         self.qkv = ElasticLinear(max_embed, 3 * max_heads * head_dim, bias=qkv_bias)
         self.proj = ElasticLinear(max_heads * head_dim, max_embed)
-        self.active_heads = max_heads
+        self.configure()
 
-    def configure(self, embed_dim: int, heads: int) -> None:
+    def configure(self, *, heads: int | None = None, embed_dim: int | None = None) -> None:
         """Activate ``heads`` heads writing back ``embed_dim`` features (inputs give the width read)."""
+        heads = self.max_heads if heads is None else heads
         if not 0 < heads <= self.max_heads:
             raise ValueError(f"heads must be in 1..{self.max_heads}, got {heads}")
-        self.active_heads = heads
-        self.qkv.active_out = 3 * heads * self.head_dim
-        self.proj.active_out = embed_dim
+        self.heads = heads
+        self.qkv.configure(out_features=3 * heads * self.head_dim)
+        self.proj.configure(out_features=embed_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(attend(self.qkv(x), self.active_heads, self.head_dim))
+        return self.proj(attend(self.qkv(x), self.heads, self.head_dim))
 
     @torch.no_grad()
-    def export(self, embed_dim: int) -> MultiHeadAttention:
-        return MultiHeadAttention(self.qkv.export(embed_dim), self.proj.export(self.active_heads * self.head_dim),
-                                  self.active_heads, self.head_dim)
+    def export(self, in_features: int) -> MultiHeadAttention:
+        return MultiHeadAttention(self.qkv.export(in_features), self.proj.export(self.heads * self.head_dim),
+                                  self.heads, self.head_dim)
 
     def extra_repr(self) -> str:
         return f"max_heads={self.max_heads}, head_dim={self.head_dim}"

@@ -8,9 +8,10 @@ statistics are handled by the elastic layer itself (``sync_group``).
 from __future__ import annotations
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
+
+from supernet.distributed import is_distributed
 
 
 class ElasticBatchNorm2d(nn.Module):
@@ -36,24 +37,27 @@ class ElasticBatchNorm2d(nn.Module):
             return 1.0 / float(self.num_batches_tracked)
         return self.momentum
 
+    def active_weight(self, in_features: int) -> tuple[torch.Tensor, ...]:
+        """Views of the leading ``in_features`` entries of weight, bias, running mean and variance
+        (the running views are written in place by training-mode forwards)."""
+        n = in_features
+        return self.weight[:n], self.bias[:n], self.running_mean[:n], self.running_var[:n]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        c = x.shape[1]
-        mean, var = self.running_mean[:c], self.running_var[:c]
-        weight, bias = self.weight[:c], self.bias[:c]
+        weight, bias, mean, var = self.active_weight(x.shape[1])
         if not self.training:
             return F.batch_norm(x, mean, var, weight, bias, False, 0.0, self.eps)
         factor = self._factor()
-        if self.sync_group is not None and dist.is_available() and dist.is_initialized():
+        if self.sync_group is not None and is_distributed():
             return _sync_batch_norm(x, mean, var, weight, bias, self.eps, factor, self.sync_group)
         return F.batch_norm(x, mean, var, weight, bias, True, factor, self.eps)
 
     @torch.no_grad()
-    def export(self, num_features: int) -> nn.BatchNorm2d:
-        bn = nn.BatchNorm2d(num_features, eps=self.eps, momentum=self.momentum).to(self.weight.device)
-        bn.weight.copy_(self.weight[:num_features])
-        bn.bias.copy_(self.bias[:num_features])
-        bn.running_mean.copy_(self.running_mean[:num_features])
-        bn.running_var.copy_(self.running_var[:num_features])
+    def export(self, in_features: int) -> nn.BatchNorm2d:
+        bn = nn.BatchNorm2d(in_features, eps=self.eps, momentum=self.momentum).to(self.weight.device)
+        for target, source in zip((bn.weight, bn.bias, bn.running_mean, bn.running_var),
+                                  self.active_weight(in_features)):
+            target.copy_(source)
         bn.num_batches_tracked.copy_(self.num_batches_tracked)
         return bn
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -12,8 +14,8 @@ class ElasticConv2d(nn.Module):
 
     Channels use the leading slice of the weight; a smaller kernel uses the centre crop of the
     largest kernel (BigNAS). ``depthwise=True`` makes a depthwise conv whose channel count follows
-    the input. Padding is ``kernel // 2`` ('same' for odd kernels). ``active_weight`` is the single
-    slicing rule used by both ``forward`` and ``export``.
+    the input. ``padding="same"`` pads ``kernel_size // 2`` on each side (the output is
+    ``ceil(size / stride)`` for odd kernels), ``"valid"`` does not pad (patch embedding).
     """
 
     def __init__(
@@ -24,46 +26,66 @@ class ElasticConv2d(nn.Module):
         stride: int = 1,
         depthwise: bool = False,
         bias: bool = False,
+        padding: Literal["same", "valid"] = "same",
     ):
         super().__init__()
         if depthwise and max_in != max_out:
             raise ValueError("a depthwise conv needs max_in == max_out")
+        if padding not in ("same", "valid"):
+            raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}")
         self.max_in, self.max_out, self.max_kernel = max_in, max_out, max_kernel
-        self.stride, self.depthwise = stride, depthwise
+        self.stride, self.depthwise, self.padding = stride, depthwise, padding
         self.weight = nn.Parameter(torch.empty(max_out, 1 if depthwise else max_in, max_kernel, max_kernel))
         self.bias = nn.Parameter(torch.zeros(max_out)) if bias else None
         nn.init.kaiming_normal_(self.weight, mode="fan_out")
-        self.active_out = max_out
-        self.active_kernel = max_kernel
+        self.configure()
+
+    def configure(self, *, out_channels: int | None = None, kernel_size: int | None = None) -> None:
+        """Activate ``out_channels`` outputs (not for a depthwise conv: its outputs are its inputs)
+        and the centre ``kernel_size`` x ``kernel_size`` taps."""
+        if out_channels is not None and self.depthwise:
+            raise ValueError("a depthwise conv has as many outputs as inputs: configure its kernel_size only")
+        out_channels = self.max_out if out_channels is None else out_channels
+        kernel_size = self.max_kernel if kernel_size is None else kernel_size
+        if not 0 < out_channels <= self.max_out:
+            raise ValueError(f"out_channels must be in 1..{self.max_out}, got {out_channels}")
+        if not 0 < kernel_size <= self.max_kernel or (self.max_kernel - kernel_size) % 2:
+            raise ValueError(
+                f"kernel_size {kernel_size} is not a centre crop of the {self.max_kernel}x{self.max_kernel} kernel"
+            )
+        self.out_channels, self.kernel_size = out_channels, kernel_size
 
     def active_weight(self, in_channels: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Views of the weight (and bias) for ``in_channels`` inputs and the active settings."""
-        out = in_channels if self.depthwise else self.active_out
+        """Views of the weight (and bias) for ``in_channels`` inputs and the active setting."""
+        out = in_channels if self.depthwise else self.out_channels
         weight = self.weight
         if out != self.max_out:
             weight = weight[:out]
         if not self.depthwise and in_channels != self.max_in:
             weight = weight[:, :in_channels]
-        k = self.active_kernel
+        k = self.kernel_size
         if k != self.max_kernel:
             start = (self.max_kernel - k) // 2
             weight = weight[:, :, start : start + k, start : start + k]
         bias = None if self.bias is None else self.bias[:out]
         return weight, bias
 
+    def _pad(self) -> int:
+        return self.kernel_size // 2 if self.padding == "same" else 0
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         in_channels = x.shape[1]
         weight, bias = self.active_weight(in_channels)
         groups = in_channels if self.depthwise else 1
-        return F.conv2d(x, weight, bias, self.stride, self.active_kernel // 2, 1, groups)
+        return F.conv2d(x, weight, bias, self.stride, self._pad(), 1, groups)
 
     @torch.no_grad()
-    def export(self, in_channels: int) -> nn.Conv2d:
+    def export(self, in_features: int) -> nn.Conv2d:
         """A plain ``nn.Conv2d`` holding a copy of the active slice."""
-        weight, bias = self.active_weight(in_channels)
+        weight, bias = self.active_weight(in_features)
         conv = nn.Conv2d(
-            in_channels, weight.shape[0], self.active_kernel, self.stride, self.active_kernel // 2,
-            groups=in_channels if self.depthwise else 1, bias=bias is not None,
+            in_features, weight.shape[0], self.kernel_size, self.stride, self._pad(),
+            groups=in_features if self.depthwise else 1, bias=bias is not None,
         ).to(weight.device, weight.dtype)
         conv.weight.copy_(weight)
         if bias is not None:
@@ -72,4 +94,5 @@ class ElasticConv2d(nn.Module):
 
     def extra_repr(self) -> str:
         kind = "depthwise, " if self.depthwise else ""
-        return f"{kind}max_in={self.max_in}, max_out={self.max_out}, max_kernel={self.max_kernel}, stride={self.stride}"
+        return (f"{kind}max_in={self.max_in}, max_out={self.max_out}, max_kernel={self.max_kernel}, "
+                f"stride={self.stride}, padding={self.padding}")

@@ -1,21 +1,30 @@
-"""``ElasticSequential``: a stack of blocks of which the first ``active_depth`` run (elastic depth)."""
+"""``ElasticSequential``: the elastic-depth container of every family (a stage of blocks, or a
+ViT's layers), of which the first ``depth`` blocks run."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable
 
 import torch
 from torch import nn
 
+from supernet.ops.protocol import ElasticBlock
+
 
 class ElasticSequential(nn.ModuleList):
-    def __init__(self, blocks: Iterable[nn.Module]):
+    def __init__(self, blocks: Iterable[ElasticBlock]):
         super().__init__(blocks)
-        self.active_depth = len(self)
+        self.configure()
 
-    def active_blocks(self) -> list[nn.Module]:
-        return list(self)[: self.active_depth]
+    def configure(self, *, depth: int | None = None) -> None:
+        """Run the first ``depth`` blocks (each configured through its own ``configure``)."""
+        depth = len(self) if depth is None else depth
+        if not 0 < depth <= len(self):
+            raise ValueError(f"depth must be in 1..{len(self)}, got {depth}")
+        self.depth = depth
+
+    def active_blocks(self) -> list[ElasticBlock]:
+        return list(self)[: self.depth]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for block in self.active_blocks():
@@ -23,12 +32,13 @@ class ElasticSequential(nn.ModuleList):
         return x
 
     @torch.no_grad()
-    def export(self, settings: Sequence[Any]) -> nn.Sequential:
-        """The active blocks, exported: ``block.export(setting)``, one setting per active block."""
-        blocks = self.active_blocks()
-        if len(settings) != len(blocks):
-            raise ValueError(f"{len(settings)} block settings given for {len(blocks)} active blocks")
-        return nn.Sequential(*(block.export(setting) for block, setting in zip(blocks, settings)))
+    def export(self, in_features: int) -> nn.Sequential:
+        """The active blocks, exported: each block gets the width the one before it produces."""
+        exported = []
+        for block in self.active_blocks():
+            exported.append(block.export(in_features))
+            in_features = block.out_features
+        return nn.Sequential(*exported)
 
     def extra_repr(self) -> str:
-        return f"active_depth={self.active_depth}"
+        return f"depth={self.depth}"

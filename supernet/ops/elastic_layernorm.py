@@ -9,7 +9,7 @@ from torch import nn
 
 class ElasticLayerNorm(nn.Module):
     """Normalises over the input's last dimension (its width is read from the input) and scales
-    with the leading ``width`` entries of the largest weight and bias."""
+    with the leading entries of the largest weight and bias."""
 
     def __init__(self, max_features: int, eps: float = 1e-6):
         super().__init__()
@@ -17,19 +17,19 @@ class ElasticLayerNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(max_features))
         self.bias = nn.Parameter(torch.zeros(max_features))
 
-    def active_weight(self, num_features: int) -> tuple[torch.Tensor, torch.Tensor]:
-        if num_features == self.max_features:
+    def active_weight(self, in_features: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if in_features == self.max_features:
             return self.weight, self.bias
-        return self.weight[:num_features], self.bias[:num_features]
+        return self.weight[:in_features], self.bias[:in_features]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = x.shape[-1]
         return F.layer_norm(x, (c,), *self.active_weight(c), self.eps)
 
     @torch.no_grad()
-    def export(self, num_features: int) -> nn.LayerNorm:
-        weight, bias = self.active_weight(num_features)
-        norm = nn.LayerNorm(num_features, eps=self.eps).to(weight.device, weight.dtype)
+    def export(self, in_features: int) -> nn.LayerNorm:
+        weight, bias = self.active_weight(in_features)
+        norm = nn.LayerNorm(in_features, eps=self.eps).to(weight.device, weight.dtype)
         norm.weight.copy_(weight)
         norm.bias.copy_(bias)
         return norm

@@ -14,15 +14,21 @@ class ElasticLinear(nn.Module):
         self.weight = nn.Parameter(torch.empty(max_out, max_in))
         self.bias = nn.Parameter(torch.zeros(max_out)) if bias else None
         nn.init.trunc_normal_(self.weight, std=0.02)
-        self.active_out = max_out
+        self.configure()
+
+    def configure(self, *, out_features: int | None = None) -> None:
+        out_features = self.max_out if out_features is None else out_features
+        if not 0 < out_features <= self.max_out:
+            raise ValueError(f"out_features must be in 1..{self.max_out}, got {out_features}")
+        self.out_features = out_features
 
     def active_weight(self, in_features: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         weight = self.weight
-        if self.active_out != self.max_out:
-            weight = weight[: self.active_out]
+        if self.out_features != self.max_out:
+            weight = weight[: self.out_features]
         if in_features != self.max_in:
             weight = weight[:, :in_features]
-        bias = None if self.bias is None else self.bias[: self.active_out]
+        bias = None if self.bias is None else self.bias[: self.out_features]
         return weight, bias
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -15,13 +15,14 @@ class ElasticMlp(nn.Module):
         self.act = nn.GELU()
         self.fc2 = ElasticLinear(max_hidden, max_out or max_in)
 
-    def configure(self, hidden: int, out_features: int) -> None:
-        self.fc1.active_out = hidden
-        self.fc2.active_out = out_features
+    def configure(self, *, hidden_features: int | None = None, out_features: int | None = None) -> None:
+        self.fc1.configure(out_features=hidden_features)
+        self.fc2.configure(out_features=out_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.act(self.fc1(x)))
 
     @torch.no_grad()
     def export(self, in_features: int) -> nn.Sequential:
-        return nn.Sequential(self.fc1.export(in_features), nn.GELU(), self.fc2.export(self.fc1.active_out))
+        fc1 = self.fc1.export(in_features)
+        return nn.Sequential(fc1, nn.GELU(), self.fc2.export(fc1.out_features))

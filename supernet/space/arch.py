@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Union
+from typing import Any
 
 from supernet.space.errors import ArchError
 
-Number = Union[int, float]
+Number = int | float
 
 # Short codes for the string form. A field without a code is written under its full name.
 FIELD_CODES: dict[str, str] = {

@@ -12,8 +12,9 @@ YAML layout (see ``conf/space/attentivenas.yaml``)::
     se: {reduction: 4, divisor: 8, gate: hard_sigmoid, activation: relu}
 
 ``mbconv_layout`` turns (space, arch) into the exact channel counts and spatial sizes of every
-active layer. The model (to configure its elastic layers) and the complexity counter both read it,
-so the rules (``make_divisible`` of the expanded width, when a shortcut needs a conv) live once.
+active layer. The model (sized by the largest child's layout, configured by each child's) and the
+complexity counter both read it, so the rules (``make_divisible`` of the expanded width, when a
+shortcut needs a conv) live once.
 """
 
 from __future__ import annotations
@@ -26,15 +27,17 @@ from timm.layers import make_divisible
 
 from supernet.space.arch import Arch
 from supernet.space.errors import SpaceError
-from supernet.space.space import ParsedSpace, SearchSpace, as_choices, as_choices_map, check_keys, register_family
+from supernet.space.family import ParsedSpace, register_family
+from supernet.space.geometry import conv_bn_cost, conv_out_size, expanded_channels, total_cost
+from supernet.space.space import SearchSpace, as_choices, as_choices_map, check_keys
 
 STAGE_CHOICE_FIELDS = ("width", "depth", "kernel", "expand")
 _STAGE_KEYS = (*STAGE_CHOICE_FIELDS, "stride", "se", "activation")
 _TOP_KEYS = ("name", "family", "description", "activation", "resolutions", "stem", "stages", "head", "se")
 _SE_DEFAULTS = {"reduction": 4, "divisor": 8, "gate": "hard_sigmoid", "activation": "relu"}
+CHANNEL_DIVISOR = 8  # expanded widths are rounded to a multiple of this
 
 
-@register_family("mbconv")
 def parse_mbconv(decl: Mapping[str, Any]) -> ParsedSpace:
     name = decl["name"]
     check_keys(decl, _TOP_KEYS, f"space {name!r}")
@@ -115,16 +118,6 @@ class MBConvLayout:
     head_out: int
 
 
-def conv_out_size(size: int, kernel: int, stride: int) -> int:
-    """Output size of a 'same'-padded conv (padding kernel // 2)."""
-    pad = kernel // 2
-    return (size + 2 * pad - kernel) // stride + 1
-
-
-def mid_channels(in_ch: int, expand: float) -> int:
-    return make_divisible(round(in_ch * expand), 8)
-
-
 def mbconv_layout(space: SearchSpace, arch: Arch) -> MBConvLayout:
     """Exact geometry of ``arch`` (assumed valid for ``space``)."""
     s = space.settings
@@ -139,7 +132,7 @@ def mbconv_layout(space: SearchSpace, arch: Arch) -> MBConvLayout:
         for j in range(int(choice["depth"])):
             stride = setting["stride"] if j == 0 else 1
             out_ch = int(choice["width"])
-            mid = mid_channels(in_ch, choice["expand"]) if expand_conv else in_ch
+            mid = expanded_channels(in_ch, choice["expand"], CHANNEL_DIVISOR) if expand_conv else in_ch
             se_ch = make_divisible(mid // se_cfg["reduction"], se_cfg["divisor"]) if setting["se"] else 0
             out_size = conv_out_size(size, int(choice["kernel"]), stride)
             blocks.append(
@@ -157,3 +150,26 @@ def mbconv_layout(space: SearchSpace, arch: Arch) -> MBConvLayout:
         stem_stride=s["stem_stride"], stem_size=stem_size, stages=tuple(stages),
         final_in=in_ch, final_out=final_out, final_size=size, head_out=int(arch["head"]),
     )
+
+
+def count_mbconv(space: SearchSpace, arch: Arch, in_chans: int, num_classes: int) -> tuple[int, int]:
+    """Multiply-adds and parameters of ``arch`` (conventions: ``supernet.metrics.complexity``)."""
+    lay = mbconv_layout(space, arch)
+    parts = [conv_bn_cost(lay.stem_size**2, in_chans, lay.stem_out, lay.stem_kernel**2)]
+    for block in (b for stage in lay.stages for b in stage):
+        hw_in, hw_out, mid = block.in_size**2, block.out_size**2, block.mid_ch
+        if block.expand_conv:
+            parts.append(conv_bn_cost(hw_in, block.in_ch, mid, 1))
+        parts.append(conv_bn_cost(hw_out, 1, mid, block.kernel**2))  # depthwise: one input per channel
+        if block.se_ch:  # squeeze and excite: two 1x1 convs with biases on the pooled vector
+            parts.append((2 * mid * block.se_ch, 2 * mid * block.se_ch + mid + block.se_ch))
+        parts.append(conv_bn_cost(hw_out, mid, block.out_ch, 1))
+        if block.shortcut_conv:  # a bare 1x1 projection
+            parts.append((hw_out * block.in_ch * block.out_ch, block.in_ch * block.out_ch))
+    parts.append(conv_bn_cost(lay.final_size**2, lay.final_in, lay.final_out, 1))
+    head = lay.final_out * lay.head_out  # 1x1 conv on the pooled vector, no bias
+    parts.append((head + lay.head_out * num_classes, head + lay.head_out * num_classes + num_classes))
+    return total_cost(parts)
+
+
+register_family("mbconv", parser=parse_mbconv, counter=count_mbconv, model="supernet.models.mbconv:MBConvSupernet")

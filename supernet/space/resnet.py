@@ -28,11 +28,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from timm.layers import make_divisible
-
 from supernet.space.arch import Arch
 from supernet.space.errors import SpaceError
-from supernet.space.space import ParsedSpace, SearchSpace, as_choices, as_choices_map, check_keys, register_family
+from supernet.space.family import ParsedSpace, register_family
+from supernet.space.geometry import conv_bn_cost, conv_out_size, expanded_channels, total_cost
+from supernet.space.space import SearchSpace, as_choices, as_choices_map, check_keys
 
 STAGE_CHOICE_FIELDS = ("width", "depth", "expand")
 BLOCK_TYPES = ("basic", "bottleneck")
@@ -45,7 +45,6 @@ def _int_choices(choices: tuple, where: str) -> None:
             raise SpaceError(f"{where}: choices must be integers, got {v}")
 
 
-@register_family("resnet")
 def parse_resnet(decl: Mapping[str, Any]) -> ParsedSpace:
     name = decl["name"]
     where = f"space {name!r}"
@@ -104,15 +103,6 @@ def parse_resnet(decl: Mapping[str, Any]) -> ParsedSpace:
     return ParsedSpace(global_choices, stage_choices, stage_settings, settings)
 
 
-def inner_channels(width: int, expand: float, divisor: int) -> int:
-    return make_divisible(round(width * expand), divisor)
-
-
-def conv_out_size(size: int, kernel: int, stride: int) -> int:
-    """Output size of a conv (or max-pool) with padding ``kernel // 2``."""
-    return (size + 2 * (kernel // 2) - kernel) // stride + 1
-
-
 @dataclass(frozen=True)
 class ResNetBlockLayout:
     """One active residual block of a child."""
@@ -150,7 +140,7 @@ def resnet_layout(space: SearchSpace, arch: Arch) -> ResNetLayout:
     for choice, setting in zip(arch.stages, space.stage_settings):
         blocks = []
         out_ch = int(choice["width"])
-        mid = inner_channels(out_ch, choice["expand"], s["channel_divisor"])
+        mid = expanded_channels(out_ch, choice["expand"], s["channel_divisor"])
         for j in range(int(choice["depth"])):
             stride = setting["stride"] if j == 0 else 1
             out_size = conv_out_size(size, 3, stride)
@@ -163,3 +153,23 @@ def resnet_layout(space: SearchSpace, arch: Arch) -> ResNetLayout:
         stem_stride=s["stem_stride"], stem_size=stem_size, stem_pool=s["stem_pool"], stages=tuple(stages),
         final_ch=in_ch, final_size=size,
     )
+
+
+def count_resnet(space: SearchSpace, arch: Arch, in_chans: int, num_classes: int) -> tuple[int, int]:
+    """Multiply-adds and parameters of ``arch`` (conventions: ``supernet.metrics.complexity``)."""
+    lay = resnet_layout(space, arch)
+    parts = [conv_bn_cost(lay.stem_size**2, in_chans, lay.stem_out, lay.stem_kernel**2)]
+    for block in (b for stage in lay.stages for b in stage):
+        hw_in, hw_out, mid = block.in_size**2, block.out_size**2, block.mid_ch
+        if lay.block == "basic":
+            convs = [(hw_out, block.in_ch, mid, 9), (hw_out, mid, block.out_ch, 9)]
+        else:
+            convs = [(hw_in, block.in_ch, mid, 1), (hw_out, mid, mid, 9), (hw_out, mid, block.out_ch, 1)]
+        if block.projection:
+            convs.append((hw_out, block.in_ch, block.out_ch, 1))
+        parts += [conv_bn_cost(*conv) for conv in convs]  # every conv is followed by a BN
+    parts.append((lay.final_ch * num_classes, lay.final_ch * num_classes + num_classes))
+    return total_cost(parts)
+
+
+register_family("resnet", parser=parse_resnet, counter=count_resnet, model="supernet.models.resnet:ResNetSupernet")

@@ -1,21 +1,27 @@
 """``SearchSpace``: the choices of every elastic dimension, declared as data (``conf/space/*.yaml``).
 
-The space is family-agnostic: a *family* (``mbconv``, ...) reads its YAML section into global
-choices, per-stage choices and fixed per-stage settings; everything here (max/min/sample/mutate/
-crossover/size/validate) works on those choices alone.
+The space is family-agnostic: a *family* (``mbconv``, ..., see ``supernet.space.family``) reads
+its YAML section into global choices, per-stage choices and fixed per-stage settings; everything
+here (max/min/sample/mutate/crossover/size/validate/resolve) works on those choices alone.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+import os
 import random
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import yaml
+
+from supernet.errors import first_line
 from supernet.space.arch import Arch, Choices, Number
 from supernet.space.errors import ArchError, SpaceError
+from supernet.space.family import get_family
 
 
 @dataclass(frozen=True)
@@ -29,34 +35,6 @@ class Dimension:
     @property
     def key(self) -> str:
         return self.field if self.stage is None else f"stages[{self.stage}].{self.field}"
-
-
-@dataclass
-class ParsedSpace:
-    """What a family parser returns: choices, fixed settings and family-level settings."""
-
-    global_choices: dict[str, tuple[Number, ...]]
-    stage_choices: list[dict[str, tuple[Number, ...]]]
-    stage_settings: list[dict[str, Any]]
-    settings: dict[str, Any] = field(default_factory=dict)
-
-
-FamilyParser = Callable[[Mapping[str, Any]], ParsedSpace]
-_FAMILIES: dict[str, FamilyParser] = {}
-
-
-def register_family(name: str) -> Callable[[FamilyParser], FamilyParser]:
-    """Register the YAML reader of a network family (``family: <name>`` in a space file)."""
-
-    def wrap(parser: FamilyParser) -> FamilyParser:
-        _FAMILIES[name] = parser
-        return parser
-
-    return wrap
-
-
-def families() -> list[str]:
-    return sorted(_FAMILIES)
 
 
 def as_choices(value: Any, where: str, positive: bool = True) -> tuple[Number, ...]:
@@ -80,16 +58,14 @@ class SearchSpace:
     def __init__(self, declaration: Mapping[str, Any]):
         if not isinstance(declaration, Mapping):
             raise SpaceError(f"a search space must be a mapping, got {type(declaration).__name__}")
-        family = declaration.get("family")
-        if family not in _FAMILIES:
-            raise SpaceError(f"unknown space family {family!r}; known families: {families()}")
+        family = get_family(declaration.get("family"))
         name = declaration.get("name")
         if not isinstance(name, str) or not name:
             raise SpaceError("a search space needs a 'name'")
         self.name: str = name
-        self.family: str = family
+        self.family: str = family.name
         self._declaration = copy.deepcopy(dict(declaration))
-        parsed = _FAMILIES[family](declaration)
+        parsed = family.parser(declaration)
         self.global_choices = parsed.global_choices
         self.stage_choices = parsed.stage_choices
         self.stage_settings = parsed.stage_settings
@@ -195,26 +171,50 @@ class SearchSpace:
                 raise ArchError(f"{where}: {dim.key} = {value} is not allowed (choices: {list(dim.choices)})")
         return arch
 
-    def resolve(self, spec: Arch | str | Mapping[str, Any], generator: random.Random | None = None) -> Arch:
-        """An arch from ``max``, ``min``, ``mid``, ``random:<seed>``, an arch string, a dict or an ``Arch``."""
-        if isinstance(spec, Arch):
-            return self.validate(spec)
-        if isinstance(spec, Mapping):
-            return self.validate(Arch.from_dict(spec))
-        if not isinstance(spec, str):
-            raise ArchError(f"cannot read an arch from {spec!r}")
-        if spec == "max":
-            return self.max()
-        if spec == "min":
-            return self.min()
-        if spec == "mid":
-            return self.mid()
-        if spec.startswith("random:"):
+    def resolve(self, spec: Arch | str | os.PathLike | Mapping[str, Any]) -> Arch:
+        """An arch of this space from ``max``, ``min``, ``mid``, ``random:<seed>``, an arch string, a
+        mapping, an ``Arch``, or the path of a YAML file (``.yaml``/``.yml``: an artifact's
+        ``arch.yaml``, a search's ``best_*.yaml``, or a plain arch mapping). Raises ``ArchError``
+        naming what does not fit the space, ``FileNotFoundError`` for a missing file."""
+        if isinstance(spec, os.PathLike) or (isinstance(spec, str) and spec.endswith((".yaml", ".yml"))):
+            return self._resolve_file(Path(spec))
+        return self._resolve_value(spec)
+
+    def _resolve_value(self, spec: Any) -> Arch:
+        if isinstance(spec, str) and spec in ("max", "min", "mid"):
+            return getattr(self, spec)()
+        if isinstance(spec, str) and spec.startswith("random:"):
             seed = spec.split(":", 1)[1]
             if not seed.isdigit():
                 raise ArchError(f"'random:<seed>' needs an integer seed, got {spec!r}")
             return self.sample(random.Random(int(seed)))
-        return self.validate(Arch.parse(spec))
+        if isinstance(spec, Mapping):
+            spec = Arch.from_dict(spec)
+        elif isinstance(spec, str):
+            spec = Arch.parse(spec)
+        elif not isinstance(spec, Arch):
+            raise ArchError(f"cannot read an arch from {spec!r}")
+        arch = self.validate(spec)
+        # fields in the space's order: the same child written in another order (a YAML file with
+        # sorted keys) is the same arch, with the same string form
+        return self._build(lambda d: self.value(arch, d))
+
+    def _resolve_file(self, path: Path) -> Arch:
+        if not path.is_file():
+            raise FileNotFoundError(f"arch file not found: {path}")
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as err:
+            raise ArchError(f"arch file {path} is not valid YAML: {first_line(err)}") from None
+        if isinstance(data, Mapping) and isinstance(data.get("space"), Mapping) and data["space"] != self._declaration:
+            raise ArchError(f"arch file {path} was made for space {data['space'].get('name')!r}, which differs "
+                            f"from space {self.name!r}")
+        if isinstance(data, Mapping) and "arch" in data:
+            data = data["arch"]
+        try:
+            return self._resolve_value(data)
+        except ArchError as err:
+            raise ArchError(f"arch file {path}: {err}") from None
 
 
 def check_keys(section: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:
@@ -230,4 +230,4 @@ def as_choices_map(section: Mapping[str, Any], fields: Sequence[str], where: str
     return {f: as_choices(section[f], f"{where}.{f}") for f in fields}
 
 
-__all__ = ["SearchSpace", "Dimension", "ParsedSpace", "register_family", "families", "ArchError", "SpaceError", "Choices"]
+__all__ = ["SearchSpace", "Dimension", "ArchError", "SpaceError", "Choices"]

@@ -29,7 +29,8 @@ from typing import Any
 
 from supernet.space.arch import Arch
 from supernet.space.errors import SpaceError
-from supernet.space.space import ParsedSpace, SearchSpace, as_choices, as_choices_map, check_keys, register_family
+from supernet.space.family import ParsedSpace, register_family
+from supernet.space.space import SearchSpace, as_choices, as_choices_map, check_keys
 
 LAYER_CHOICE_FIELDS = ("heads", "mlp_ratio")
 _TOP_KEYS = ("name", "family", "description", "resolutions", "patch_size", "head_dim", "embed_dim", "depth",
@@ -42,7 +43,6 @@ def _positive_int(value: Any, where: str) -> int:
     return value
 
 
-@register_family("vit")
 def parse_vit(decl: Mapping[str, Any]) -> ParsedSpace:
     name = decl["name"]
     where = f"space {name!r}"
@@ -140,3 +140,25 @@ def vit_layout(space: SearchSpace, arch: Arch) -> ViTLayout:
         for layer in arch.stages[: int(arch["depth"])]
     )
     return ViTLayout(arch.resolution, s["patch_size"], arch.resolution // s["patch_size"], embed, layers)
+
+
+def count_vit(space: SearchSpace, arch: Arch, in_chans: int, num_classes: int) -> tuple[int, int]:
+    """Multiply-adds and parameters of ``arch`` (conventions: ``supernet.metrics.complexity``)."""
+    lay = vit_layout(space, arch)
+    c, n, p2 = lay.embed_dim, lay.num_tokens, lay.patch_size**2
+    qkv_bias = space.settings["qkv_bias"]
+    macs = lay.grid**2 * in_chans * c * p2  # patch embedding
+    params = in_chans * c * p2 + c + c + n * c  # patch conv (with bias), class token, position embedding
+    for layer in lay.layers:
+        inner, hidden = layer.qkv_dim, layer.mlp_hidden
+        macs += n * c * 3 * inner + 2 * n * n * inner + n * inner * c  # qkv, q @ k^T and scores @ v, proj
+        macs += 2 * n * c * hidden  # MLP
+        params += 4 * c  # two layer norms
+        params += c * 3 * inner + (3 * inner if qkv_bias else 0) + inner * c + c
+        params += c * hidden + hidden + hidden * c + c
+    macs += c * num_classes  # classifier on the class token only
+    params += 2 * c + c * num_classes + num_classes  # final norm, classifier
+    return macs, params
+
+
+register_family("vit", parser=parse_vit, counter=count_vit, model="supernet.models.vit:ViTSupernet")
