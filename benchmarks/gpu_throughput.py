@@ -14,13 +14,13 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import StepTimer, machine, markdown_table, timing_trainer  # noqa: E402
+from common import StepTimer, machine, markdown_table, timing_trainer
 
-from supernet.data import SyntheticDataModule  # noqa: E402
-from supernet.losses import KLDistillation  # noqa: E402
-from supernet.sampling import SandwichSampler  # noqa: E402
-from supernet.space import load_space  # noqa: E402
-from supernet.training import SupernetModule  # noqa: E402
+from supernet.data import SyntheticDataModule
+from supernet.losses import KLDistillation
+from supernet.sampling import SandwichSampler
+from supernet.space import load_space
+from supernet.training import SupernetModule
 
 
 def throughput(space_name: str, image_size: int, batch: int, steps: int, precision: str, channels_last: bool) -> list:
@@ -28,7 +28,7 @@ def throughput(space_name: str, image_size: int, batch: int, steps: int, precisi
     dm = SyntheticDataModule(num_samples=batch * (steps + 2), image_size=image_size, num_classes=1000,
                              batch_size=batch, num_workers=4, pin_memory=True)
     module = SupernetModule(space, 1000, 3, sampler=SandwichSampler, distill=KLDistillation(),
-                            val_children={"max": "max"}, channels_last=channels_last)
+                            channels_last=channels_last)
     timer = StepTimer()
     timing_trainer(steps, [timer], precision=precision).fit(module, datamodule=dm)
     t = statistics.median(timer.times[3:])  # the first steps include cudnn autotuning and allocations

@@ -17,20 +17,19 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import StepTimer, machine, markdown_table, timing_trainer  # noqa: E402
+from common import StepTimer, machine, markdown_table, timing_trainer
 
-from supernet.data import SyntheticDataModule  # noqa: E402
-from supernet.losses import KLDistillation  # noqa: E402
-from supernet.sampling import PadaDataSampler, PadaPathSampler  # noqa: E402
-from supernet.space import load_space  # noqa: E402
-from supernet.training import SupernetModule  # noqa: E402
+from supernet.data import SyntheticDataModule
+from supernet.losses import KLDistillation
+from supernet.sampling import PadaDataSampler, PadaPathSampler
+from supernet.space import load_space
+from supernet.training import SupernetModule
 
 
 class UnmeasuredPadaSampler(PadaPathSampler):
     """Draws like PA&DA, measures nothing."""
 
-    def attach(self, model) -> None:
-        pass
+    measures_gradients = False
 
 
 def step_times(space_name: str, batch: int, steps: int, pada: bool) -> tuple[list[float], list[list[str]]]:
@@ -38,10 +37,10 @@ def step_times(space_name: str, batch: int, steps: int, pada: bool) -> tuple[lis
     res = max(space.global_choices["resolution"])
     dm = SyntheticDataModule(num_samples=batch * steps, image_size=res, batch_size=batch)
     dm.setup()
-    if pada:
-        dm.train_sampler = PadaDataSampler(len(dm.train_set))
+    data_sampler = PadaDataSampler(len(dm.train_set)) if pada else None
+    dm.train_sampler = data_sampler
     module = SupernetModule(space, dm.num_classes, dm.in_chans, sampler=PadaPathSampler if pada else UnmeasuredPadaSampler,
-                            distill=KLDistillation(), val_children={"max": "max"})
+                            data_sampler=data_sampler, distill=KLDistillation())
     timer = StepTimer()
     timing_trainer(steps, [timer]).fit(module, datamodule=dm)
     return timer.times[2:], [[str(c.arch) for c in step] for step in timer.children]

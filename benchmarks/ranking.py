@@ -31,12 +31,14 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import children_override, machine, markdown_table, run_training as run  # noqa: E402
+from common import children_override, machine, markdown_table
+from common import run_training as run
 
-from supernet.metrics import complexity  # noqa: E402
-from supernet.metrics.ranking import ranking_report  # noqa: E402
-from supernet.sampling import StepInfo  # noqa: E402
-from supernet.space import load_space  # noqa: E402
+from supernet.distributed import derive_seed
+from supernet.metrics import complexity
+from supernet.metrics.ranking import ranking_report
+from supernet.sampling import StepInfo
+from supernet.space import load_space
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CONFIGS = {
@@ -93,12 +95,12 @@ def gradient_variance(module, datamodule, path_sampler, data_probs, draws: int, 
         x, y = torch.stack([train_set[i][0] for i in idx]), torch.tensor([train_set[i][1] for i in idx])
         model.zero_grad(set_to_none=True)
         teacher = None
-        torch.manual_seed(seed * 7919 + d)
+        torch.manual_seed(derive_seed(seed, "variance", d))
         for child in path_sampler.children(StepInfo(10_000 + d)):
             model.set_arch(child.arch)
             with model.regularization(child.role == "teacher"):
                 logits = model(resize_to(x, child.arch.resolution))
-            loss = module._child_loss(child, logits, y, teacher, None)
+            loss = module.step.child_loss(child, logits, y, teacher, None)
             loss.backward()
             if child.role == "teacher":
                 teacher = logits.detach()

@@ -23,18 +23,19 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import StepTimer, machine, markdown_table, median_time, timing_trainer  # noqa: E402
+from common import StepTimer, machine, markdown_table, timing_trainer
 
-from supernet.data import SyntheticDataModule  # noqa: E402
-from supernet.ops import resize_to  # noqa: E402
-from supernet.losses import KLDistillation  # noqa: E402
-from supernet.sampling import ArchSampler, Child, SandwichSampler  # noqa: E402
-from supernet.space import load_space  # noqa: E402
-from supernet.training import SupernetModule  # noqa: E402
+from supernet.data import SyntheticDataModule
+from supernet.losses import KLDistillation
+from supernet.metrics.latency import median_times
+from supernet.ops import resize_to
+from supernet.sampling import ArchSampler, Child, SandwichSampler
+from supernet.space import load_space
+from supernet.training import SupernetModule
 
 
 class MaxOnlySampler(ArchSampler):
-    def children(self, info):
+    def children(self, info, candidate_losses=None):
         return [Child(self.space.max(), "teacher", "max")]
 
 
@@ -46,8 +47,7 @@ def make(space_name: str, batch: int, sampler, device: str):
     space = load_space(space_name)
     res = max(space.global_choices["resolution"])
     dm = SyntheticDataModule(num_samples=batch * 64, image_size=res, batch_size=batch)
-    module = SupernetModule(space, dm.num_classes, dm.in_chans, sampler=sampler, distill=KLDistillation(),
-                            val_children={"max": "max"})
+    module = SupernetModule(space, dm.num_classes, dm.in_chans, sampler=sampler, distill=KLDistillation())
     return space, dm, module
 
 
@@ -64,14 +64,14 @@ def time_ratio(space_name: str, batch: int, steps: int, device: str) -> list[lis
         def run():
             model.set_arch(child.arch)
             logits = model(resize_to(x, child.arch.resolution))
-            loss = module._child_loss(child, logits, y, teacher if child.role == "student" else None, None)
+            loss = module.step.child_loss(child, logits, y, teacher if child.role == "student" else None, None)
             loss.backward()
 
         return run
 
     rows = []
     for step in range(2, steps):  # the first steps include one-off allocations
-        sep = sum(median_time(separate(c), repeats=5, warmup=1) for c in timer.children[step])
+        sep = sum(median_times([separate(c)], warmup=1, repeats=5)[0] for c in timer.children[step])
         rows.append(timer.times[step] / sep)
     return [["time", f"{statistics.median(rows):.3f}", f"{min(rows):.3f}-{max(rows):.3f}", len(rows)]]
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 
-from supernet.cli.train import compose, train as train_overrides
+from supernet.cli.train import compose
+from supernet.cli.train import train as train_overrides
 
 # A few batches of the quickstart recipe: seconds, not minutes.
 FAST = [
@@ -84,7 +85,7 @@ class ChildRecorder(pl.Callback):
         self.steps: dict[int, list[str]] = {}
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        self.steps[trainer.global_step - 1] = [str(c.arch) for c in pl_module.last_children]
+        self.steps[trainer.global_step - 1] = [str(c.arch) for c in outputs["step"].children]
 
 
 class AllReduceCounter(pl.Callback):

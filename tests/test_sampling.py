@@ -6,11 +6,21 @@ import pytest
 import torch
 from torch import nn
 
+from supernet import distributed as distributed_module
 from supernet.sampling import (
-    AttentiveSampler, DelayedShrinking, PadaDataSampler, PadaPathSampler, SandwichSampler, StepInfo,
-    UniformDataSampler, UniformSampler, sample_scores,
+    AttentiveSampler,
+    DelayedShrinking,
+    PadaDataSampler,
+    PadaPathSampler,
+    SandwichSampler,
+    StepInfo,
+    StepResult,
+    UniformDataSampler,
+    UniformSampler,
+    sample_scores,
+    step_generator,
 )
-from supernet.sampling import data_sampler as data_sampler_module
+from supernet.training import GradientProbe
 
 
 def test_sandwich_children_are_max_randoms_min(tiny_space):
@@ -70,10 +80,11 @@ def test_attentive_picks_best_or_worst_by_score(tiny_space):
     best = AttentiveSampler(tiny_space, seed=0, num_random=1, mode="best_up", num_candidates=3)
     worst = AttentiveSampler(tiny_space, seed=0, num_random=1, mode="worst_up", num_candidates=3)
     for step in range(10):
-        candidates = best._near_budget(random.Random(f"arch:0:{step}"))
+        candidates = best._near_budget(step_generator(0, step))
         macs = [complexity(tiny_space, a).macs for a in candidates]
-        b = best.children(StepInfo(step, scorer=scorer))[1].arch
-        w = worst.children(StepInfo(step, scorer=scorer))[1].arch
+        assert best.candidates(StepInfo(step)) == candidates == worst.candidates(StepInfo(step))
+        b = best.children(StepInfo(step), scorer(candidates))[1].arch
+        w = worst.children(StepInfo(step), scorer(candidates))[1].arch
         assert complexity(tiny_space, b).macs == max(macs)
         assert complexity(tiny_space, w).macs == min(macs)
 
@@ -99,22 +110,29 @@ def test_attentive_budget_prior_follows_the_space(tiny_space):
         assert (distance < 0.1) == close, (prior, distance)
 
 
-def _measure(sampler, model, step, grad_scale=1.0, value=1.0):
-    """One random child's backward, its loss scaled like the training step scales it."""
+def _measure(sampler, probe, model, step, grad_scale=1.0, value=1.0) -> StepResult:
+    """One random child's backward, its loss scaled like the training step scales it, as a step result."""
     child = dataclasses.replace(sampler.children(StepInfo(step))[1], grad_scale=grad_scale)
-    sampler.begin_child(child)
+    probe.start()
     (grad_scale * value * sum(p.sum() for p in model.parameters())).backward()
-    sampler.end_child(child)
-    return child
+    stats = probe.stop()
+    loss = torch.tensor(value)
+    return StepResult([child], {child.name: loss}, {}, finite=bool(torch.isfinite(stats).all() and torch.isfinite(loss)),
+                      grad_stats={child.name: stats})
+
+
+def _probe(sampler, model):
+    return GradientProbe(model, sampler.space.num_stages)
 
 
 def test_pada_measurements_of_a_skipped_step_are_dropped(tiny_space):
-    """A step refused for non-finite values must not leave its (NaN/inf) measurements behind."""
+    """A step refused for non-finite values must not leave its (NaN/inf) measurements behind: the
+    step says it is not finite, and only an applied step's result reaches the sampler."""
     sampler, model = PadaPathSampler(tiny_space, seed=0), _TwoStageModel()
-    sampler.attach(model)
-    _measure(sampler, model, 0, value=float("inf"))  # ... and the step is skipped: no on_step_end
-    _measure(sampler, model, 0)  # the retry of step 0
-    sampler.on_step_end(StepInfo(0))
+    probe = _probe(sampler, model)
+    skipped = _measure(sampler, probe, model, 0, value=float("inf"))
+    assert not skipped.finite  # ... so the training loop skips the step: no on_step_end
+    sampler.on_step_end(StepInfo(0), _measure(sampler, probe, model, 0))  # the retry of step 0
     assert all(math.isfinite(v) for row in sampler.estimates for v in row)
     assert sum(map(sum, sampler.seen)) == len(sampler.dims)  # one child measured, not two
 
@@ -123,9 +141,7 @@ def test_pada_importance_ignores_the_delayed_shrinking_scale(tiny_space):
     estimates = []
     for grad_scale in (1.0, 0.25):
         sampler, model = PadaPathSampler(tiny_space, seed=0), _TwoStageModel()
-        sampler.attach(model)
-        _measure(sampler, model, 0, grad_scale=grad_scale)
-        sampler.on_step_end(StepInfo(0))
+        sampler.on_step_end(StepInfo(0), _measure(sampler, _probe(sampler, model), model, 0, grad_scale=grad_scale))
         estimates.append([v for row in sampler.estimates for v in row])
     assert estimates[0] == pytest.approx(estimates[1]) and max(estimates[0]) > 0
 
@@ -147,19 +163,19 @@ class _TwoStageModel(nn.Module):
 def test_pada_path_distribution_moves_toward_values_with_larger_gradients(tiny_space):
     sampler = PadaPathSampler(tiny_space, seed=0)
     model = _TwoStageModel()
-    sampler.attach(model)
+    probe = _probe(sampler, model)
     width = next(d for d in sampler.dims if d.key == "stages[1].width")
     gen = random.Random(0)
     for step in range(60):
         arch = sampler.draw(gen)
-        child = sampler.children(StepInfo(step))[1].__class__(arch, "student", "random0")
+        child = sampler.children(StepInfo(step))[1].__class__(arch, "student", "random0", sampled=True)
         # constructed case: stage-1 gradients are 5x larger when stage 1 is at its widest choice
         scale = 5.0 if tiny_space.value(arch, width) == width.choices[-1] else 1.0
-        sampler.begin_child(child)
+        probe.start()
         loss = sum(p.sum() for p in model.stages[0].parameters()) + scale * sum(p.sum() for p in model.stages[1].parameters())
         loss.backward()
-        sampler.end_child(child)
-        sampler.on_step_end(StepInfo(step))  # the step was applied: its measurements count
+        result = StepResult([child], {child.name: loss.detach()}, {}, finite=True, grad_stats={child.name: probe.stop()})
+        sampler.on_step_end(StepInfo(step), result)  # the step was applied: its measurements count
     logs = sampler.on_epoch_end(epoch=0, max_epochs=1)  # tau = 1
     probs = sampler.distributions()["stages[1].width"]
     assert probs[width.choices[-1]] == pytest.approx(5 / 6, rel=1e-6)
@@ -221,7 +237,7 @@ def test_shards_are_disjoint_and_cover_the_drawn_list(cls, monkeypatch):
     drawn = sampler.global_indices()
     shards = []
     for rank in range(2):
-        monkeypatch.setattr(data_sampler_module, "world", lambda rank=rank: (rank, 2))
+        monkeypatch.setattr(distributed_module, "rank_and_world", lambda rank=rank: (rank, 2))
         shards.append(list(sampler))
         assert len(sampler) == 50
     positions = [set(range(r, 100, 2)) for r in range(2)]

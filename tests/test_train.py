@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from helpers import compose_config, image_folder, randomise_norms, train
+
 from supernet.cli.common import CONFIG_PATH, plain
 
 EXPERIMENTS = sorted(p.stem for p in (Path(CONFIG_PATH) / "experiment").glob("*.yaml"))
@@ -16,7 +16,7 @@ def test_every_experiment_composes(experiment, tmp_path):
     from supernet.space import SearchSpace
 
     space = SearchSpace.from_dict(plain(cfg.space))
-    from supernet.training.module import child_names
+    from supernet.space.children import child_names
 
     for spec in child_names(plain(cfg.validation.children)).values():
         space.resolve(spec)
@@ -113,7 +113,7 @@ def test_vit_recipe_uses_adamw(tmp_path):
 def test_validation_leaves_the_training_bn_statistics(tmp_path):
     """Validation recalibrates BN per child; the supernet must get its training statistics back,
     or checkpoints (and a resumed run) would depend on whether validation ran before the save."""
-    from supernet.child import bn_state
+    from supernet.models.calibration import bn_state
 
     result = train(tmp_path, ["test_after_fit=false"])
     module, trainer = result["module"], result["trainer"]

@@ -8,17 +8,17 @@ hundreds of children affordable.
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from supernet.child.calibration import calibrate_bn
 from supernet.metrics.complexity import Complexity, complexity
 from supernet.metrics.latency import LatencySettings, measure_latency
+from supernet.metrics.report import ChildReport
 from supernet.models import Supernet
+from supernet.models.calibration import calibrate_bn
 from supernet.ops import resize_to
 from supernet.space import Arch
 
@@ -124,21 +124,22 @@ class ChildEvaluator:
                                                   s.warmup, s.repeats, s.num_threads)
         return self._latency[arch]
 
-    def row(self, arch: Arch) -> dict:
-        """One table row: arch, MMACs, params, latency, and val/test accuracy and loss after
-        recalibration (scored with the extracted child, which computes what the supernet does)."""
-        c = self.complexity(arch)
+    @property
+    def calib_batches(self) -> int:
+        """Training batches of every BN recalibration."""
+        return len(self.calibration)
+
+    def report(self, arch: Arch) -> ChildReport:
+        """Multiply-adds, params, latency, and val/test accuracy and loss after recalibration
+        (scored with the extracted child, which computes what the supernet does)."""
         child = self.extract(arch)
-        s = self.latency_settings
-        row = {"arch": str(arch), "mmacs": c.macs / 1e6, "params_m": c.params / 1e6,
-               "latency_ms": self.latency(arch, child), "latency_device": s.device, "latency_batch_size": s.batch_size,
-               "latency_warmup": s.warmup, "latency_repeats": s.repeats,
-               "latency_threads": s.num_threads if s.device == "cpu" else None}
+        scores = {}
         for split, data in (("val", self.val), ("test", self.test)):
-            result = score(child, data, arch.resolution, self.device) if data is not None else None
-            row[f"{split}_acc"] = result.accuracy if result else math.nan
-            row[f"{split}_loss"] = result.loss if result else math.nan
-        return row
+            if data is not None:
+                result = score(child, data, arch.resolution, self.device)
+                scores.update({f"{split}_acc": result.accuracy, f"{split}_loss": result.loss})
+        return ChildReport(arch, self.complexity(arch), calib_batches=self.calib_batches,
+                           latency_ms=self.latency(arch, child), latency=self.latency_settings, **scores)
 
 
 def evaluator_for(model: Supernet, datamodule, *, calib_batches: int, device: torch.device,

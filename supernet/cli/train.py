@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 from supernet.cli.common import CONFIG_PATH, plain, user_errors
 
 
-def build_module(cfg: DictConfig, num_classes: int, in_chans: int):
+def build_module(cfg: DictConfig, num_classes: int, in_chans: int, data_sampler=None):
     from hydra.utils import instantiate
 
     from supernet.space import SearchSpace
@@ -29,21 +29,23 @@ def build_module(cfg: DictConfig, num_classes: int, in_chans: int):
     distill = instantiate(cfg.distill) if cfg.distill.get("_target_") else None
     return SupernetModule(
         space, num_classes, in_chans,
-        model_kwargs=plain(model.kwargs), sampler=instantiate(cfg.sampler), distill=distill,
-        label_smoothing=model.label_smoothing,
+        model_kwargs=plain(model.kwargs), sampler=instantiate(cfg.sampler), data_sampler=data_sampler,
+        distill=distill, label_smoothing=model.label_smoothing,
         optimizer=instantiate({k: v for k, v in plain(model.optimizer).items() if v is not None}),
         weight_decay=model.weight_decay, schedule=plain(model.schedule), grad_clip=plain(model.grad_clip),
-        accumulate=model.accumulate, val_children=plain(cfg.validation.children),
-        calib_batches=cfg.validation.calib_batches, seed=cfg.seed, on_nonfinite=model.on_nonfinite,
+        accumulate=model.accumulate, seed=cfg.seed, on_nonfinite=model.on_nonfinite,
         check_arch_sync=model.check_arch_sync, channels_last=model.channels_last,
+        sync_batchnorm=bool(cfg.trainer.get("sync_batchnorm", False)),
     )
 
 
 def build_trainer(cfg: DictConfig, output_dir: Path, **overrides: Any):
+    """The Trainer with the configured callbacks, child validation (``cfg.validation``) and loggers."""
     from hydra.utils import instantiate
 
     os.environ.setdefault("WANDB_MODE", "offline")
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    callbacks.append(instantiate(cfg.validation, children=plain(cfg.validation.children)))
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
     return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                        default_root_dir=str(output_dir), **overrides)
@@ -88,6 +90,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from hydra.utils import instantiate
 
     from supernet.cli.validation import validate_train_config
+    from supernet.sampling import PadaDataSampler
+    from supernet.training import ChildValidation
 
     validate_train_config(cfg)
     output_dir = Path(HydraConfig.get().runtime.output_dir)
@@ -97,12 +101,14 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     datamodule.setup("fit")
     if cfg.get("data_sampler"):
         datamodule.train_sampler = instantiate(cfg.data_sampler)(num_samples=len(datamodule.train_set), seed=cfg.seed)
-    module = build_module(cfg, datamodule.num_classes, datamodule.in_chans)
+    learned = datamodule.train_sampler if isinstance(datamodule.train_sampler, PadaDataSampler) else None
+    module = build_module(cfg, datamodule.num_classes, datamodule.in_chans, data_sampler=learned)
     trainer = build_trainer(cfg, output_dir)
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     if cfg.get("test_after_fit", True):
         trainer.test(module, datamodule=datamodule, verbose=False)
-    rows = module.summary_rows()
+    validation = next(c for c in trainer.callbacks if isinstance(c, ChildValidation))
+    rows = validation.summary_rows(module)
     if trainer.is_global_zero:
         print_summary(rows, output_dir)
     return {"rows": rows, "output_dir": str(output_dir), "module": module, "trainer": trainer}
@@ -111,7 +117,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 def compose(overrides: list[str], output_dir: str | Path, config_name: str = "train") -> DictConfig:
     """The composed config of ``supernet-train <overrides>``, with its run directory set to
     ``output_dir`` (for notebooks, benchmarks and tests that train without the command line)."""
-    from hydra import compose as hydra_compose, initialize_config_dir
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import open_dict

@@ -11,7 +11,7 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from supernet.sampling.data_sampler import UniformDataSampler
+from supernet.distributed import UniformDataSampler
 
 
 class IndexedDataset(Dataset):
@@ -62,7 +62,7 @@ class ResumableDataLoader(DataLoader):
     Lightning stores ``state_dict()`` of stateful loaders in its checkpoints and calls
     ``load_state_dict`` on resume; the next iteration of the same epoch then starts after the
     batches already consumed (the sampler skips their indices, no data is loaded for them).
-    ``sampler`` is a ``supernet.sampling.ShardedSampler`` (its ``epoch`` and ``start`` place the
+    ``sampler`` is a ``supernet.distributed.ShardedSampler`` (its ``epoch`` and ``start`` place the
     resume); the loader draws ``(index, augmentation seed)`` pairs from it (``SeededDraws``).
     """
 
@@ -144,4 +144,4 @@ class SupernetDataModule(pl.LightningDataModule):
     def calibration_dataloader(self) -> DataLoader:
         """Training images in a fixed (seeded) order, for BN recalibration."""
         train = self._check(getattr(self, "calib_set", None) or self.train_set, "train")
-        return self._loader(train, self.batch_size, UniformDataSampler(len(train), self.seed + 7919))
+        return self._loader(train, self.batch_size, UniformDataSampler(len(train), self.seed, stream="calibration"))

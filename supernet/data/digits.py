@@ -34,5 +34,5 @@ class DigitsDataModule(SupernetDataModule):
         parts = {"val": perm[:n_val], "test": perm[n_val : n_val + n_test], "train": perm[n_val + n_test :]}
         train_x = x[parts["train"]]
         mean, std = train_x.mean(), train_x.std()
-        make = lambda idx: IndexedDataset(TensorDataset((x[idx] - mean) / std, y[idx]))  # noqa: E731
+        make = lambda idx: IndexedDataset(TensorDataset((x[idx] - mean) / std, y[idx]))
         self.train_set, self.val_set, self.test_set = make(parts["train"]), make(parts["val"]), make(parts["test"])

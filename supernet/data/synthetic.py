@@ -6,6 +6,7 @@ import torch
 from torch.utils.data import Dataset
 
 from supernet.data.base import IndexedDataset, SupernetDataModule
+from supernet.distributed import derive_seed
 
 
 class SyntheticImages(Dataset):
@@ -17,7 +18,7 @@ class SyntheticImages(Dataset):
         return self.num_samples
 
     def __getitem__(self, index: int):
-        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
+        gen = torch.Generator().manual_seed(derive_seed(self.seed, "synthetic", index))
         return torch.randn(self.shape, generator=gen), int(torch.randint(self.num_classes, (), generator=gen))
 
 
@@ -29,7 +30,7 @@ class SyntheticDataModule(SupernetDataModule):
         self.in_chans, self.num_classes = in_chans, num_classes
 
     def setup(self, stage: str | None = None) -> None:
-        make = lambda n, s: IndexedDataset(SyntheticImages(n, self.image_size, self.in_chans, self.num_classes, s))  # noqa: E731
+        make = lambda n, s: IndexedDataset(SyntheticImages(n, self.image_size, self.in_chans, self.num_classes, s))
         self.train_set = make(self.num_samples, self.seed)
         self.val_set = make(max(self.num_samples // 8, 1), self.seed + 1)
         self.test_set = make(max(self.num_samples // 8, 1), self.seed + 2)

@@ -152,7 +152,8 @@ class ImageFolderDataModule(SupernetDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
-        from torchvision import datasets, transforms as T
+        from torchvision import datasets
+        from torchvision import transforms as T
 
         for split in ("train", "val"):
             if not (self.root / split).is_dir():

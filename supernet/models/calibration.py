@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import torch
-import torch.distributed as dist
 
+from supernet.distributed import mean_over_ranks
 from supernet.models.base import Supernet
 from supernet.ops import ElasticBatchNorm2d, resize_to
 
@@ -57,11 +57,10 @@ def calibrate_bn(model: Supernet, batches: Iterable, num_batches: int, arch=None
         model.train(was_training)
     if seen == 0:
         raise ValueError("BN recalibration got no batches: the calibration data is empty")
-    if sync and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+    if sync:
         for _, bn in bns:
             for buf in (bn.running_mean, bn.running_var):
-                dist.all_reduce(buf)
-                buf.div_(dist.get_world_size())
+                buf.copy_(mean_over_ranks(buf))
     return bn_state(model)
 
 

@@ -3,80 +3,81 @@
 Every random draw comes from a generator seeded with ``(seed, global_step)``: every rank draws the
 same children with no communication, and a resumed run draws what an uninterrupted run would.
 Samplers that learn (PA&DA, attentive) keep their state in ``state_dict`` (plain types only).
+
+The protocol, as the training loop uses it at every step:
+
+1. ``candidates(info)``: archs to score on the current batch before choosing (attentive
+   sampling); the step scores them without gradients, identically on every rank.
+2. ``children(info, candidate_losses)``: the children of this step.
+3. the step runs; when it is applied (all finite), ``on_step_end(info, result)`` hands the
+   sampler the ``StepResult`` — losses, logits and, when ``measures_gradients`` is set, the
+   gradient statistics of the ``sampled`` children. A refused step reaches no sampler.
+4. ``on_epoch_end(epoch, max_epochs)`` inside the epoch's last step: update learned state.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torch import nn
-
+from supernet.distributed import derive_seed
 from supernet.space import Arch, SearchSpace
+
+if TYPE_CHECKING:
+    from supernet.sampling.step_result import StepResult
 
 
 @dataclass(frozen=True)
 class Child:
     """One child of a step. ``role='teacher'`` learns from labels with dropout/drop-path on and
     provides the soft targets; ``'student'`` learns from the teacher (or labels when there is none).
-    ``grad_scale`` multiplies its loss (delayed shrinking ramps it)."""
+    ``grad_scale`` multiplies its loss (delayed shrinking ramps it). ``sampled`` marks a child
+    drawn from the sampler's distribution (not a fixed max/min): what PA&DA learns from."""
 
     arch: Arch
     role: str
     name: str
     grad_scale: float = 1.0
+    sampled: bool = False
 
 
 @dataclass(frozen=True)
 class StepInfo:
-    """What a sampler may use to choose the children of one step.
-
-    ``scorer`` (when given) returns the loss of each arch on the current batch without gradients,
-    identical on every rank (averaged across ranks): the attentive sampler ranks candidates by it.
-    """
+    """Where training is: what a sampler may use to choose the children of one step."""
 
     step: int
     epoch: int = 0
     max_epochs: int = 1
     progress: float = 0.0  # fraction of the training done, in [0, 1]
-    scorer: Callable[[Sequence[Arch]], list[float]] | None = None
 
 
 def step_generator(seed: int, step: int, stream: str = "arch") -> random.Random:
-    # str seeds are hashed with SHA-512 by ``random``: identical in every process (no hash salt).
-    return random.Random(f"{stream}:{seed}:{step}")
+    return random.Random(derive_seed(seed, stream, step))
 
 
 class ArchSampler:
-    """Base class: ``children(info)`` lists the children of one step.
+    """Base class of the protocol above: ``children(info)`` lists the children of one step."""
 
-    The training module also calls ``attach(model)`` once, ``begin_child``/``end_child`` around each
-    child's backward, and ``on_epoch_end`` — no-ops here, used by samplers that learn.
-    """
+    measures_gradients = False  # True: the step measures the gradients of the sampled children
 
     def __init__(self, space: SearchSpace, seed: int = 0):
         self.space, self.seed = space, seed
 
-    def children(self, info: StepInfo) -> list[Child]:
+    def candidates(self, info: StepInfo) -> list[Arch]:
+        """Archs whose losses on this batch ``children`` needs (none by default)."""
+        return []
+
+    def children(self, info: StepInfo, candidate_losses: Sequence[float] | None = None) -> list[Child]:
         raise NotImplementedError
 
     def draw(self, generator: random.Random) -> Arch:
         """One random child (uniform over each dimension; PA&DA overrides this)."""
         return self.space.sample(generator)
 
-    def attach(self, model: nn.Module) -> None:
-        pass
-
-    def begin_child(self, child: Child) -> None:
-        pass
-
-    def end_child(self, child: Child) -> None:
-        pass
-
-    def on_step_end(self, info: StepInfo) -> None:
-        pass
+    def on_step_end(self, info: StepInfo, result: StepResult) -> None:
+        """Learn from an applied step."""
 
     def on_epoch_end(self, epoch: int, max_epochs: int) -> dict[str, float]:
         """Update learned state; returns scalars to log."""
@@ -92,8 +93,8 @@ class ArchSampler:
 class UniformSampler(ArchSampler):
     """One uniformly random child per step, trained on labels (single-path one-shot training)."""
 
-    def children(self, info: StepInfo) -> list[Child]:
-        return [Child(self.draw(step_generator(self.seed, info.step)), "student", "random0")]
+    def children(self, info: StepInfo, candidate_losses: Sequence[float] | None = None) -> list[Child]:
+        return [Child(self.draw(step_generator(self.seed, info.step)), "student", "random0", sampled=True)]
 
 
 class FixedSampler(ArchSampler):
@@ -103,7 +104,7 @@ class FixedSampler(ArchSampler):
         super().__init__(space, seed)
         self.arch = space.resolve(arch)
 
-    def children(self, info: StepInfo) -> list[Child]:
+    def children(self, info: StepInfo, candidate_losses: Sequence[float] | None = None) -> list[Child]:
         return [Child(self.arch, "teacher", "fixed")]
 
 
@@ -155,17 +156,22 @@ class SandwichSampler(ArchSampler):
         self.shrinking = _shrinking(shrinking)
         self._max, self._min = space.max(), space.min()
 
-    def random_children(self, generator: random.Random, info: StepInfo) -> list[Arch]:
+    def shrinking_scale(self, info: StepInfo) -> float:
+        """Gradient scale of the non-max children at this step (0: the max child trains alone)."""
+        return 1.0 if self.shrinking is None else self.shrinking.scale(info.progress)
+
+    def random_children(self, info: StepInfo, candidate_losses: Sequence[float] | None) -> list[Arch]:
+        generator = step_generator(self.seed, info.step)
         return [self.draw(generator) for _ in range(self.num_random)]
 
-    def children(self, info: StepInfo) -> list[Child]:
-        scale = 1.0 if self.shrinking is None else self.shrinking.scale(info.progress)
+    def children(self, info: StepInfo, candidate_losses: Sequence[float] | None = None) -> list[Child]:
+        scale = self.shrinking_scale(info)
         teacher = Child(self._max, "teacher", "max")
         if scale == 0.0:
             return [teacher]
-        randoms = self.random_children(step_generator(self.seed, info.step), info)
+        randoms = self.random_children(info, candidate_losses)
         return [
             teacher,
-            *(Child(a, "student", f"random{i}", scale) for i, a in enumerate(randoms)),
+            *(Child(a, "student", f"random{i}", scale, sampled=True) for i, a in enumerate(randoms)),
             Child(self._min, "student", "min", scale),
         ]

@@ -2,10 +2,11 @@
 
 Per random slot: draw a target multiply-add budget — one of ``num_bins`` equal bins spanning
 [min, max] of the space — from a prior, draw ``k`` candidates whose analytic multiply-adds fall in
-that bin (rejection sampling from the uniform space), score each on the current batch without gradients, and train the best
-(lowest loss, ``best_up``) or the worst (``worst_up``). The scores come from the training module's
-scorer, which averages them across ranks: every rank picks the same child (the reference code
-scores on each rank's own batch, so ranks can silently train different children).
+that bin (rejection sampling from the uniform space), score each on the current batch without
+gradients, and train the best (lowest loss, ``best_up``) or the worst (``worst_up``). The
+candidates go to the step through ``candidates()``; the step scores them and averages the losses
+across ranks, so every rank picks the same child (the reference code scores on each rank's own
+batch, so ranks can silently train different children).
 
 The prior (``prior``): ``space`` (default, as AttentiveNAS) is the distribution of multiply-adds
 of uniformly drawn archs — the bin of one uniform draw is the target, so common budgets are
@@ -16,9 +17,10 @@ from __future__ import annotations
 
 import bisect
 import random
+from collections.abc import Sequence
 
 from supernet.metrics.complexity import complexity
-from supernet.sampling.arch_samplers import SandwichSampler, StepInfo
+from supernet.sampling.arch_samplers import SandwichSampler, StepInfo, step_generator
 from supernet.space import Arch, SearchSpace
 
 
@@ -36,6 +38,7 @@ class AttentiveSampler(SandwichSampler):
         self.mode, self.k, self.prior, self.max_tries = mode, num_candidates, prior, max_tries
         lo, hi = (complexity(space, a).macs for a in (space.min(), space.max()))
         self.edges = [lo + (hi - lo) * i / num_bins for i in range(num_bins + 1)]
+        self._slots: tuple[int, list[list[Arch]]] | None = None  # (step, candidates of each random slot)
 
     def _bin(self, macs: float) -> int:
         return min(max(bisect.bisect_right(self.edges, macs) - 1, 0), len(self.edges) - 2)
@@ -63,14 +66,26 @@ class AttentiveSampler(SandwichSampler):
         fallback.sort(key=lambda t: t[0])
         return found + [a for _, a in fallback[: self.k - len(found)]]
 
-    def random_children(self, generator: random.Random, info: StepInfo) -> list[Arch]:
+    def _candidate_slots(self, info: StepInfo) -> list[list[Arch]]:
+        """The candidates of each random slot of this step (drawn once per step, from its seed)."""
+        if self._slots is None or self._slots[0] != info.step:
+            generator = step_generator(self.seed, info.step)
+            self._slots = (info.step, [self._near_budget(generator) for _ in range(self.num_random)])
+        return self._slots[1]
+
+    def candidates(self, info: StepInfo) -> list[Arch]:
+        if self.shrinking_scale(info) == 0.0:
+            return []
+        return [arch for slot in self._candidate_slots(info) if len(slot) > 1 for arch in slot]
+
+    def random_children(self, info: StepInfo, candidate_losses: Sequence[float] | None) -> list[Arch]:
+        losses = iter(candidate_losses or ())
+        pick = min if self.mode == "best_up" else max
         chosen = []
-        for _ in range(self.num_random):
-            candidates = self._near_budget(generator)
-            if info.scorer is None or len(candidates) == 1:
-                chosen.append(candidates[0])
+        for slot in self._candidate_slots(info):
+            if candidate_losses is None or len(slot) == 1:
+                chosen.append(slot[0])
                 continue
-            losses = info.scorer(candidates)
-            pick = min if self.mode == "best_up" else max
-            chosen.append(candidates[pick(range(len(candidates)), key=losses.__getitem__)])
+            scores = [next(losses) for _ in slot]
+            chosen.append(slot[pick(range(len(slot)), key=scores.__getitem__)])
         return chosen

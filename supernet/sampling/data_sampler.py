@@ -14,56 +14,12 @@ takes its shard ``indices[rank::world]``; scores are averaged across ranks befor
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import torch
-import torch.distributed as dist
-from torch.utils.data import Sampler
 
+from supernet.distributed import ShardedSampler, masked_mean_over_ranks
 from supernet.sampling.pada import tau_at
-
-
-def world() -> tuple[int, int]:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-class ShardedSampler(Sampler[int]):
-    """Base: one global index list per epoch, sharded ``[rank::world]``; ``start`` skips indices of
-    this rank's shard (mid-epoch resume, see ``supernet.data.ResumableDataLoader``)."""
-
-    def __init__(self, num_samples: int, seed: int = 0):
-        if num_samples <= 0:
-            raise ValueError("the training set is empty")
-        self.num_samples, self.seed, self.epoch, self.start = num_samples, seed, 0, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def global_indices(self) -> torch.Tensor:
-        raise NotImplementedError
-
-    def __iter__(self) -> Iterator[int]:
-        return (index for index, _ in self.draws())
-
-    def draws(self) -> Iterator[tuple[int, int]]:
-        """This rank's ``(index, augmentation seed)`` pairs. The seed is a function of (seed, epoch,
-        position in the global list) only, so a sample's random augmentation is the same whatever
-        the number of ranks or workers, and after a resume (``supernet.data.SeededDraws``)."""
-        rank, size = world()
-        indices = self.global_indices().tolist()
-        usable = len(indices) - len(indices) % size  # equal shard sizes: same number of steps per rank
-        base = (self.seed * 1_000_003 + self.epoch) * 10_000_019
-        for position in range(rank + self.start * size, usable, size):
-            yield indices[position], (base + position) % (1 << 63)
-
-    def __len__(self) -> int:
-        return self.num_samples // world()[1]
-
-    def generator(self) -> torch.Generator:
-        return torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
 
 
 class PadaDataSampler(ShardedSampler):
@@ -99,12 +55,7 @@ class PadaDataSampler(ShardedSampler):
         self.seen[idx] = True
 
     def on_epoch_end(self, epoch: int, max_epochs: int) -> dict[str, float]:
-        scores, seen = self.scores, self.seen.double()
-        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-            device = "cuda" if dist.get_backend() == "nccl" else "cpu"
-            both = torch.stack([scores * seen, seen]).to(device)
-            dist.all_reduce(both)
-            scores = (both[0] / both[1].clamp(min=1)).cpu()
+        scores = masked_mean_over_ranks(self.scores * self.seen, self.seen)
         tau = tau_at(self.tau_schedule, epoch, max_epochs)
         total = float(scores.sum())
         measured = scores / total if total > 0 else torch.full_like(scores, 1.0 / self.num_samples)
@@ -124,13 +75,6 @@ class PadaDataSampler(ShardedSampler):
             raise ValueError("PA&DA data sampler state was saved for a training set of another size")
         self.seed = int(state["seed"])
         self.probs, self.scores, self.seen = state["probs"].double(), state["scores"].double(), state["seen"].bool()
-
-
-class UniformDataSampler(ShardedSampler):
-    """A fresh permutation per epoch (seeded), sharded across ranks."""
-
-    def global_indices(self) -> torch.Tensor:
-        return torch.randperm(self.num_samples, generator=self.generator())
 
 
 def sample_scores(logits: torch.Tensor, target: torch.Tensor | None = None,

@@ -3,9 +3,9 @@
 One categorical distribution per searchable dimension (resolution, stem, head, and width/depth/
 kernel/expand of every stage) draws the random children of the sandwich (max and min stay
 fixed). A value's importance is the gradient norm that the children which used it contributed to
-the weights of its stage (global dimensions: to the whole network), measured per child by hooks
-on the parameters (a hook sees the gradient of one backward pass before it is accumulated into
-``.grad``, so no copy of the gradients is needed).
+the weights of its stage (global dimensions: to the whole network), read from the per-child,
+per-stage gradient statistics that the training step measures for the sampled children
+(``StepResult.grad_stats``, see ``supernet.training.step.GradientProbe``).
 
 Normalisation: elastic values are nested slices of different sizes — a wider child activates
 more weights and its raw gradient norm grows with their number. The importance is therefore the
@@ -22,7 +22,7 @@ averaged across ranks at each update, so every rank keeps the same distribution;
 are therefore means of per-rank RMS gradients, not the RMS of the averaged gradient (one small
 all-reduce per update instead of one per child and step).
 
-Only steps that are applied count: a step refused for non-finite values drops its measurements.
+Only steps that are applied count: a step refused for non-finite values never reaches the sampler.
 Delayed shrinking's gradient scale is divided out, so a value drawn early in the ramp is not
 judged unimportant for its scaled-down gradient.
 """
@@ -34,11 +34,12 @@ import random
 from typing import Any
 
 import torch
-import torch.distributed as dist
-from torch import nn
 
-from supernet.sampling.arch_samplers import Child, SandwichSampler, StepInfo
+from supernet.distributed import masked_mean_over_ranks
+from supernet.sampling.arch_samplers import SandwichSampler, StepInfo
+from supernet.sampling.step_result import StepResult
 from supernet.space import Arch, SearchSpace
+
 
 def tau_at(schedule: str, epoch: int, max_epochs: int) -> float:
     """Weight of the measured importance after ``epoch`` (0-based) of ``max_epochs``."""
@@ -50,6 +51,8 @@ def tau_at(schedule: str, epoch: int, max_epochs: int) -> float:
 
 
 class PadaPathSampler(SandwichSampler):
+    measures_gradients = True
+
     def __init__(self, space: SearchSpace, seed: int = 0, num_random: int = 2, ema: float = 0.5,
                  update_every: int | None = None, tau_schedule: str = "linear", floor: float = 0.0,
                  shrinking=None):
@@ -67,9 +70,6 @@ class PadaPathSampler(SandwichSampler):
         self.probs = [[1.0 / len(d.choices)] * len(d.choices) for d in self.dims]
         self._reset_estimates()
         self._updates = 0
-        self._acc: torch.Tensor | None = None
-        self._recording = False
-        self._pending: list[tuple[int, int, float]] = []  # this step's (dimension, value, importance)
 
     def _reset_estimates(self) -> None:
         self.estimates = [[0.0] * len(d.choices) for d in self.dims]
@@ -82,71 +82,34 @@ class PadaPathSampler(SandwichSampler):
             values[dim] = generator.choices(dim.choices, weights=probs)[0]
         return self.space.with_values(self.space.max(), values)
 
-    # -- measuring ----------------------------------------------------------------------------
-    def attach(self, model: nn.Module) -> None:
-        """Register gradient hooks. ``model.parameter_stages()`` (``Supernet``) says which stage
-        owns each parameter; the others (stem, head, classifier) and the parameters of a plain
-        module go to the whole-network bucket ``num_stages``."""
-        n = self.space.num_stages
-        stages = model.parameter_stages() if hasattr(model, "parameter_stages") else {}
-        for param in model.parameters():
-            stage = stages.get(param)
-            stage = n if stage is None else stage
-            param.register_hook(self._hook(stage))
-        self._acc = torch.zeros(2, n + 1, dtype=torch.float64)
-
-    def _hook(self, stage: int):
-        def hook(grad: torch.Tensor) -> None:
-            if self._recording:
-                acc = self._acc
-                if acc.device != grad.device:
-                    self._acc = acc = acc.to(grad.device)
-                acc[0, stage] += grad.detach().double().square().sum()
-                acc[1, stage] += (grad != 0).sum()
-
-        return hook
-
-    def children(self, info: StepInfo) -> list[Child]:
-        self._pending = []  # measurements of a step that was skipped (non-finite) are dropped
-        return super().children(info)
-
-    def begin_child(self, child: Child) -> None:
-        self._recording = (child.role == "student" and child.name.startswith("random") and child.grad_scale > 0
-                           and self._acc is not None)
-        if self._recording:
-            self._acc.zero_()
-
-    def end_child(self, child: Child) -> None:
-        if not self._recording:
-            return
-        self._recording = False
-        sq, count = self._acc.cpu().tolist()
+    # -- learning from a step ------------------------------------------------------------------
+    def _importances(self, stats: torch.Tensor, grad_scale: float) -> list[float]:
+        """The importance of this child's value of every dimension, from its gradient statistics."""
+        sq, count = stats.cpu().tolist()
         n = self.space.num_stages
         # the gradient of the scaled loss, unscaled: delayed shrinking's ramp must not read as unimportance
-        stage_rms = [math.sqrt(s / c) / child.grad_scale if c else 0.0 for s, c in zip(sq, count)]
-        total_rms = math.sqrt(sum(sq) / sum(count)) / child.grad_scale if sum(count) else 0.0
-        for k, dim in enumerate(self.dims):
-            importance = total_rms if dim.stage is None else stage_rms[dim.stage if dim.stage < n else n]
-            self._pending.append((k, dim.choices.index(self.space.value(child.arch, dim)), importance))
+        stage_rms = [math.sqrt(s / c) / grad_scale if c else 0.0 for s, c in zip(sq, count)]
+        total_rms = math.sqrt(sum(sq) / sum(count)) / grad_scale if sum(count) else 0.0
+        return [total_rms if dim.stage is None else stage_rms[min(dim.stage, n)] for dim in self.dims]
 
-    def _commit(self) -> None:
-        """Fold this step's measurements into the estimates (the step was applied: all finite)."""
-        for k, i, importance in self._pending:
-            old = self.estimates[k][i]
-            self.estimates[k][i] = importance if self.seen[k][i] == 0 else self.ema * old + (1 - self.ema) * importance
-            self.seen[k][i] += 1
-        self._pending = []
+    def on_step_end(self, info: StepInfo, result: StepResult) -> None:
+        for child in result.children:
+            if not child.sampled or child.grad_scale <= 0 or child.name not in result.grad_stats:
+                continue
+            for k, (dim, importance) in enumerate(zip(self.dims, self._importances(result.grad_stats[child.name], child.grad_scale))):
+                i = dim.choices.index(self.space.value(child.arch, dim))
+                old = self.estimates[k][i]
+                self.estimates[k][i] = importance if self.seen[k][i] == 0 else self.ema * old + (1 - self.ema) * importance
+                self.seen[k][i] += 1
+        if self.update_every and (info.step + 1) % self.update_every == 0:
+            self.update(min(1.0, max(info.progress, 0.0)) if self.tau_schedule == "linear" else 1.0)
 
     # -- updating -----------------------------------------------------------------------------
     def _synced_estimates(self) -> list[list[float]]:
-        if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
-            return self.estimates
+        """The estimates averaged over the ranks that measured each value."""
         flat = torch.tensor([v for row in self.estimates for v in row], dtype=torch.float64)
-        seen = torch.tensor([float(s > 0) for row in self.seen for s in row], dtype=torch.float64)
-        backend_device = "cuda" if dist.get_backend() == "nccl" else "cpu"
-        both = torch.stack([flat * seen, seen]).to(backend_device)
-        dist.all_reduce(both)
-        mean = (both[0] / both[1].clamp(min=1)).cpu().tolist()
+        seen = torch.tensor([s > 0 for row in self.seen for s in row])
+        mean = masked_mean_over_ranks(flat, seen).tolist()
         out, pos = [], 0
         for row in self.estimates:
             out.append(mean[pos : pos + len(row)])
@@ -167,11 +130,6 @@ class PadaPathSampler(SandwichSampler):
         self._reset_estimates()
         self._updates += 1
         return self.summary()
-
-    def on_step_end(self, info: StepInfo) -> None:
-        self._commit()
-        if self.update_every and (info.step + 1) % self.update_every == 0:
-            self.update(min(1.0, max(info.progress, 0.0)) if self.tau_schedule == "linear" else 1.0)
 
     def on_epoch_end(self, epoch: int, max_epochs: int) -> dict[str, float]:
         if self.update_every:

@@ -1,5 +1,11 @@
-"""Training: the LightningModule (one sandwich step), callbacks, LR schedules."""
+"""Training: the plain sandwich step, the thin LightningModule over it, child validation, callbacks."""
 
-from supernet.training.module import DivergenceError, SupernetModule, param_groups
+from supernet.training.callbacks import LastCheckpoint
+from supernet.training.module import SupernetModule, param_groups
+from supernet.training.step import DivergenceError, GradientProbe, SandwichStep
+from supernet.training.validation import ChildValidation
 
-__all__ = ["SupernetModule", "DivergenceError", "param_groups"]
+__all__ = [
+    "SupernetModule", "SandwichStep", "GradientProbe", "ChildValidation", "LastCheckpoint", "DivergenceError",
+    "param_groups",
+]

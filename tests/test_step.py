@@ -1,0 +1,108 @@
+"""The sandwich step as plain code: no Trainer, no Hydra."""
+
+import math
+
+import pytest
+import torch
+
+from supernet.losses import KLDistillation, LabelSmoothingCE
+from supernet.models import build
+from supernet.ops import resize_to
+from supernet.sampling import PadaPathSampler, SandwichSampler, StepInfo
+from supernet.training import GradientProbe, SandwichStep
+
+
+@pytest.fixture
+def setup(tiny_space):
+    torch.manual_seed(0)
+    model = build(tiny_space, num_classes=10, in_chans=1, dropout=0.0, drop_path=0.0)
+    x, y = torch.randn(8, 1, 24, 24), torch.randint(0, 10, (8,))
+    children = SandwichSampler(tiny_space, seed=0, num_random=2).children(StepInfo(3))
+    return model, x, y, children
+
+
+def _grads(model):
+    return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+def test_step_accumulates_every_childs_gradient_and_reports_its_loss(setup):
+    """The step's gradient is the sum of the children's gradients: the teacher on labels, the
+    others distilled from the teacher's detached logits (computed here child by child)."""
+    model, x, y, children = setup
+    criterion, distill = LabelSmoothingCE(0.1), KLDistillation()
+    result = SandwichStep(model, criterion, distill)(x, y, children)
+    assert result.finite and list(result.losses) == [c.name for c in children]
+    stepped = _grads(model)
+
+    expected, teacher = {}, None
+    for child in children:
+        model.zero_grad(set_to_none=True)
+        model.set_arch(child.arch)
+        with model.regularization(child.role == "teacher"):
+            logits = model(resize_to(x, child.arch.resolution))
+        loss = (criterion(logits, y) if teacher is None else distill(logits, teacher)).mean()
+        loss.backward()
+        assert result.losses[child.name] == pytest.approx(loss.item(), rel=1e-6)
+        assert torch.allclose(result.logits[child.name], logits.detach())
+        teacher = logits.detach() if teacher is None else teacher
+        for name, g in _grads(model).items():
+            expected[name] = expected.get(name, 0) + g
+    assert stepped.keys() == expected.keys()
+    assert all(torch.allclose(stepped[n], expected[n], atol=1e-6) for n in stepped)
+
+
+def test_mean_accumulation_and_uniform_weights(setup):
+    """``accumulate='mean'`` divides by the number of children; uniform importance weights
+    change nothing (they are normalised over the batch)."""
+    model, x, y, children = setup
+    SandwichStep(model, LabelSmoothingCE(0.1))(x, y, children)
+    summed = _grads(model)
+    SandwichStep(model, LabelSmoothingCE(0.1), accumulate="mean")(x, y, children, weights=torch.full((8,), 3.0))
+    averaged = _grads(model)
+    assert all(torch.allclose(summed[n] / len(children), averaged[n], atol=1e-6) for n in summed)
+    with pytest.raises(ValueError, match="model.accumulate"):
+        SandwichStep(model, LabelSmoothingCE(0.1), accumulate="max")
+
+
+def test_a_non_finite_loss_makes_the_step_not_finite(setup):
+    model, x, y, children = setup
+    result = SandwichStep(model, LabelSmoothingCE(0.1))(x * math.inf, y, children)
+    assert not result.finite
+
+
+def test_gradient_statistics_of_the_sampled_children(tiny_space, setup):
+    """The probe's per-stage statistics equal the squared gradient and non-zero count of the
+    child's backward, grouped by the stage that owns each parameter; only sampled children
+    are measured, and only for a sampler that asks."""
+    model, x, y, _ = setup
+    sampler = PadaPathSampler(tiny_space, seed=0)
+    children = sampler.children(StepInfo(0))
+    step = SandwichStep(model, LabelSmoothingCE(0.1), probe=GradientProbe(model, tiny_space.num_stages))
+    result = step(x, y, children)
+    assert set(result.grad_stats) == {c.name for c in children if c.sampled} == {"random0", "random1"}
+
+    child = children[1]
+    model.zero_grad(set_to_none=True)
+    model.set_arch(child.arch)
+    LabelSmoothingCE(0.1)(model(resize_to(x, child.arch.resolution)), y).mean().backward()
+    expected = torch.zeros(2, tiny_space.num_stages + 1, dtype=torch.float64)
+    for param, stage in model.parameter_stages().items():
+        if param.grad is not None:
+            column = tiny_space.num_stages if stage is None else stage
+            expected[0, column] += param.grad.double().square().sum()
+            expected[1, column] += (param.grad != 0).sum()
+    assert torch.allclose(result.grad_stats[child.name], expected, rtol=1e-5)
+
+
+def test_data_scores_and_candidate_scores(setup):
+    model, x, y, children = setup
+    step = SandwichStep(model, LabelSmoothingCE(0.1), score_samples=True)
+    result = step(x, y, children)
+    assert result.sample_scores.shape == (8,) and (result.sample_scores >= 0).all()
+    archs = [c.arch for c in children]
+    losses = step.score(x, y, archs)
+    for arch, loss in zip(archs, losses):
+        model.set_arch(arch)
+        with torch.no_grad():
+            direct = torch.nn.functional.cross_entropy(model(resize_to(x, arch.resolution)), y)
+        assert loss == pytest.approx(direct.item(), rel=1e-5)
