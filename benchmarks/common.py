@@ -1,14 +1,13 @@
-"""Small helpers shared by the benchmark scripts (timing, machine description, results table)."""
+"""Small helpers shared by the benchmark scripts (step timing, machine description, results table).
+Timing a function: ``supernet.metrics.latency.median_times``."""
 
 from __future__ import annotations
 
 import platform
-import statistics
-import time
-from collections.abc import Callable
 
 import lightning.pytorch as pl
 import torch
+from torch.utils import benchmark
 
 
 def machine() -> str:
@@ -17,47 +16,19 @@ def machine() -> str:
     return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads (torch {torch.__version__})"
 
 
-def sync() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
-def median_time(fn: Callable[[], object], repeats: int, warmup: int = 3) -> float:
-    """Median wall time of ``fn`` in seconds over ``repeats`` runs after ``warmup`` runs."""
-    return median_times([fn], repeats, warmup)[0]
-
-
-def median_times(fns: list[Callable[[], object]], repeats: int, warmup: int = 3) -> list[float]:
-    """Median wall time of each of ``fns``, measured interleaved (a, b, a, b, ...) so that drifts
-    of the machine (frequency, other load) hit every candidate alike."""
-    for _ in range(warmup):
-        for fn in fns:
-            fn()
-    sync()
-    times: list[list[float]] = [[] for _ in fns]
-    for _ in range(repeats):
-        for fn, out in zip(fns, times):
-            start = time.perf_counter()
-            fn()
-            sync()
-            out.append(time.perf_counter() - start)
-    return [statistics.median(t) for t in times]
-
-
 class StepTimer(pl.Callback):
-    """Wall time (device-synchronised) and children of every training step."""
+    """Wall time and children of every training step, read on ``torch.utils.benchmark``'s clock
+    (which synchronises the accelerator first, so a step's queued kernels are counted in it)."""
 
     def __init__(self):
         self.times, self.children, self._start = [], [], 0.0
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        sync()
-        self._start = time.perf_counter()
+        self._start = benchmark.timer()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        sync()
-        self.times.append(time.perf_counter() - self._start)
-        self.children.append(list(pl_module.last_children))
+        self.times.append(benchmark.timer() - self._start)
+        self.children.append(list(outputs["step"].children))
 
 
 def timing_trainer(steps: int, callbacks=(), accelerator: str = "auto", precision: str = "32-true") -> pl.Trainer:

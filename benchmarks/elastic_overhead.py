@@ -16,10 +16,11 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, markdown_table, median_times  # noqa: E402
+from common import machine, markdown_table
 
-from supernet.models import build  # noqa: E402
-from supernet.space import load_space  # noqa: E402
+from supernet.metrics.latency import median_times
+from supernet.models import build
+from supernet.space import load_space
 
 
 def middle_arch(space):
@@ -53,7 +54,7 @@ def run(space_name: str, batch: int, repeats: int, device: str, channels_last: b
             x = x.to(memory_format=torch.channels_last)
         ctx = torch.autocast(device_type=device.split(":")[0], dtype=dtype) if dtype else torch.autocast("cpu", enabled=False)
         with ctx:
-            t_super, t_child = median_times([fwd_bwd(model, x), fwd_bwd(child, x)], repeats)
+            t_super, t_child = median_times([fwd_bwd(model, x), fwd_bwd(child, x)], warmup=3, repeats=repeats)
         rows.append([label, str(arch), f"{model.complexity().mmacs:.1f}", f"{t_super * 1e3:.2f}",
                      f"{t_child * 1e3:.2f}", f"{t_super / t_child:.3f}"])
     return rows

@@ -22,8 +22,11 @@ from typing import Any
 import numpy as np
 import yaml
 
-from supernet.child.checkpoint import CHECKPOINT_KEY, read_checkpoint
+from supernet.checkpoint_format import CHECKPOINT_KEY
+from supernet.child.checkpoint import read_checkpoint
 from supernet.errors import first_line
+from supernet.search import pareto_front
+from supernet.space.children import child_names
 
 _VAL_ACC = re.compile(r"^val/(?P<child>[^/]+)/acc$")
 _PADA_P = re.compile(r"^pada/(?P<dim>.+)/p(?P<value>[0-9.]+)$")
@@ -60,16 +63,17 @@ class Run:
     def _validation_children(self, space):
         import pandas as pd
 
-        from supernet.metrics import complexity
-        from supernet.training.module import child_names
+        from supernet.metrics import ChildReport, complexity
 
-        rows = []
         last = self.metrics.ffill().iloc[-1] if self.metrics is not None else {}
+        calib_batches = (self.config.get("validation") or {}).get("calib_batches")
+        rows = []
         for name, spec in child_names(self.meta["val_children"]).items():
             arch = space.resolve(spec)
             c = complexity(space, arch, in_chans=self.meta["in_chans"], num_classes=self.meta["num_classes"])
-            rows.append({"child": name, "arch": str(arch), "mmacs": c.macs / 1e6, "params_m": c.params / 1e6,
-                         "val_acc": float(last.get(f"val/{name}/acc", np.nan))})
+            scores = {f"{split}_{metric}": float(last.get(f"{split}/{name}/{metric}", np.nan))
+                      for split in ("val", "test") for metric in ("acc", "loss")}
+            rows.append(ChildReport(arch, c, calib_batches=calib_batches, **scores).row(child=name))
         return pd.DataFrame(rows)
 
 
@@ -102,25 +106,6 @@ def load_run(run_dir: str | Path, tables: dict[str, str | Path] | None = None) -
     return Run(path, config, metrics, meta, {k: read(v, pd.read_csv) for k, v in found.items()})
 
 
-def pareto_front(cost: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
-    """Boolean mask of the points no other point beats (lower or equal cost and higher accuracy)."""
-    cost, accuracy = np.asarray(cost, float), np.asarray(accuracy, float)
-    order = np.lexsort((-accuracy, cost))
-    mask = np.zeros(len(cost), bool)
-    best = -np.inf
-    for i in order:
-        if accuracy[i] > best:
-            mask[i], best = True, accuracy[i]
-    return mask
-
-
-def _column(table, *candidates: str) -> str:
-    for name in candidates:
-        if name in table.columns:
-            return name
-    raise KeyError(f"none of the columns {candidates} in table with columns {list(table.columns)}")
-
-
 def _axes(ax):
     import matplotlib.pyplot as plt
 
@@ -129,15 +114,14 @@ def _axes(ax):
 
 def plot_accuracy_vs_cost(table, cost: str = "mmacs", accuracy: str = "val_acc", ax=None):
     """Accuracy vs multiply-adds (or latency) of evaluated children, Pareto front drawn, and the
-    largest / smallest child marked."""
+    largest / smallest child marked. ``table`` has the columns of ``supernet.metrics.ChildReport``
+    rows; ``cost`` and ``accuracy`` name two of them (e.g. ``latency_ms``, ``test_acc``)."""
     ax = _axes(ax)
-    cost = _column(table, cost, "macs_m", "MMACs", "latency_ms")
-    accuracy = _column(table, accuracy, "acc", "test_acc")
     x, y = table[cost].to_numpy(float), table[accuracy].to_numpy(float)
     ax.scatter(x, y, s=18, alpha=0.6, label="children")
-    front = pareto_front(x, y)
-    order = np.argsort(x[front])
-    ax.plot(x[front][order], y[front][order], "r-", lw=1.5, label="Pareto front")
+    measured = [i for i in range(len(x)) if np.isfinite(x[i]) and np.isfinite(y[i])]  # e.g. latency not measured
+    front = pareto_front(measured, cost=lambda i: x[i], value=lambda i: y[i])  # by increasing cost
+    ax.plot(x[front], y[front], "r-", lw=1.5, label="Pareto front")
     # the space's max/min children when they were evaluated, else the extremes of what was
     corners = table["corner"].to_numpy() if "corner" in table.columns else np.array([""] * len(x))
     marks = [(str(c), i) for i, c in enumerate(corners) if c] or [

@@ -83,3 +83,10 @@ def test_adaptive_alpha_default_uses_kl_at_plus_one_and_clips(logits):
 def test_bad_temperature():
     with pytest.raises(ValueError, match="temperature"):
         KLDistillation(0.0)
+
+
+def test_bad_smoothing_and_alpha_name_their_config_keys():
+    with pytest.raises(ValueError, match=r"model\.label_smoothing=1\.0 must be a number in \[0, 1\)"):
+        LabelSmoothingCE(1.0)
+    with pytest.raises(ValueError, match=r"distill\.alpha_max=0 is the KL\(q\|\|p\) limit"):
+        AdaptiveAlphaDivergence(-1.0, 0.0)

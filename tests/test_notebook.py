@@ -5,9 +5,8 @@ import json
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
-
 from helpers import compose_config, train
+from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 

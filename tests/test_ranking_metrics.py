@@ -1,7 +1,12 @@
 import pytest
 
 from supernet.metrics.ranking import (
-    kendall_tau, precision_at_k, ranking_report, sparse_kendall_tau, spearman_rho, top_k_percentile,
+    kendall_tau,
+    precision_at_k,
+    ranking_report,
+    sparse_kendall_tau,
+    spearman_rho,
+    top_k_percentile,
 )
 
 

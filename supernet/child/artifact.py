@@ -8,7 +8,8 @@
     model.onnx         ONNX export of that program, when ``onnx`` is installed and the export
                        succeeds: one file, except for children over 1 GiB of weights, whose
                        weights go to ``model.onnx.data`` (a protobuf file is limited to 2 GiB)
-    metrics.json       multiply-adds, params, accuracy after recalibration, latency
+    metrics.json       the child's report (``supernet.metrics.ChildReport``: multiply-adds, params,
+                       accuracy after recalibration, latency) and notes on the exports
 
 The folder is written under a temporary sibling name and renamed at the end, so a crash leaves
 no half-written artifact under the final name.
@@ -32,6 +33,7 @@ from supernet.files import atomic_folder, check_folder_destination
 from supernet.models import build
 from supernet.ops import resize_to
 from supernet.space import Arch, SearchSpace
+
 
 def arch_document(space: SearchSpace, arch: Arch, num_classes: int, in_chans: int,
                   model_kwargs: Mapping[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
@@ -120,7 +122,7 @@ def load(folder: str | Path) -> torch.fx.GraphModule:
         weights = load_file(str(weights_path))
     except (SafetensorError, OSError, ValueError) as err:
         raise ValueError(f"{weights_path} is not a valid safetensors file (refusing to read it any other way): "
-                         f"{str(err).strip() or type(err).__name__}") from None
+                         f"{first_line(err)}") from None
     with torch.device("meta"):  # the supernet only gives the child's structure; its weights are replaced
         model = build(space, int(doc["num_classes"]), int(doc["in_chans"]), **dict(doc.get("model_kwargs") or {}))
     child = model.eval().extract(arch)
@@ -140,9 +142,8 @@ def extract_artifact(evaluator, arch: Arch, folder: str | Path, *, model_kwargs:
     arguments the supernet was built with (``load`` rebuilds it with them). Returns the metrics."""
     model = evaluator.model
     folder = check_folder_destination(folder, overwrite)
-    row = evaluator.row(arch)  # recalibrates, so the supernet now holds this child's BN statistics
+    report = evaluator.report(arch)  # recalibrates, so the supernet now holds this child's BN statistics
     child = model.extract(arch).eval()
-    c = evaluator.complexity(arch)
     with torch.no_grad():  # contract 1, checked on the artifact itself before it is written
         x = next(iter(evaluator.calibration))[0][:8]
         x = resize_to(x, arch.resolution)
@@ -151,15 +152,7 @@ def extract_artifact(evaluator, arch: Arch, folder: str | Path, *, model_kwargs:
     if not diff <= EXTRACTION_TOLERANCE * (1.0 + float(expected.abs().max())):
         raise RuntimeError(f"the extracted child {arch} computes outputs {diff:.3g} away from the supernet's; "
                            "no artifact written (this is a bug in supernet: please report it)")
-    metrics = {
-        "arch": str(arch), "macs": c.macs, "mmacs": c.macs / 1e6, "params": c.params,
-        "val_acc": row["val_acc"], "val_loss": row["val_loss"], "test_acc": row["test_acc"],
-        "test_loss": row["test_loss"], "calib_batches": len(evaluator.calibration),
-        "latency": {"ms": row["latency_ms"], "device": row["latency_device"], "batch_size": row["latency_batch_size"],
-                    "warmup": row["latency_warmup"], "repeats": row["latency_repeats"],
-                    "num_threads": row["latency_threads"]},
-        "max_abs_diff_vs_supernet": diff, **dict(source or {}),
-    }
+    metrics = {**report.to_dict(), "max_abs_diff_vs_supernet": diff, **dict(source or {})}
     document = arch_document(model.space, arch, model.num_classes, model.in_chans, model_kwargs)
     example = torch.randn(2, *evaluator.input_shape(arch))
     with atomic_folder(folder, overwrite) as tmp:

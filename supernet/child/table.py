@@ -70,6 +70,11 @@ def read_rows(path: str | Path) -> list[dict[str, str]]:
         raise ValueError(f"{path} is not a readable CSV table ({err})") from None
 
 
+def csv_cell(value: Any) -> Any:
+    """What a CSV cell holds for ``value``: nothing for a value not measured (None or NaN)."""
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
 def write_rows(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> None:
     """Write ``rows`` as a CSV atomically (temporary file + rename); columns in first-seen order."""
     path = Path(path)
@@ -80,7 +85,7 @@ def write_rows(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> None:
     with atomic_file(path) as tmp, tmp.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(columns))
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
 
 
 def write_parquet(csv_path: str | Path) -> Path | None:
@@ -110,6 +115,6 @@ class ResumableTable:
         return [a for a in dict.fromkeys(archs) if str(a) not in self.done]
 
     def add(self, row: Mapping[str, Any]) -> None:
-        self.rows.append({k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()})
+        self.rows.append({k: csv_cell(v) for k, v in row.items()})  # as a rerun reads it back
         self.done.add(str(row["arch"]))
         write_rows(self.path, self.rows)

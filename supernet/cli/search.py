@@ -15,7 +15,7 @@ import hydra
 import yaml
 from omegaconf import DictConfig
 
-from supernet.cli.common import CONFIG_PATH, plain, user_errors
+from supernet.cli.common import CONFIG_PATH, evaluator, load, plain, user_errors
 
 
 def run(cfg: DictConfig) -> dict:
@@ -25,11 +25,9 @@ def run(cfg: DictConfig) -> dict:
     from supernet.child import arch_document, extract_artifact
     from supernet.child.table import write_rows
     from supernet.files import atomic_file, check_folder_destination
-    from supernet.cli.extract import evaluator, load
-    from supernet.search import ALGORITHMS, EvolutionSettings, check_targets, expand, run_search
+    from supernet.search import EvolutionSettings, check_algorithm, check_targets, expand, run_search
 
-    if cfg.algorithm not in ALGORITHMS:
-        raise ValueError(f"algorithm={cfg.algorithm!r} is not one of {list(ALGORITHMS)}")
+    check_algorithm(cfg.algorithm)
     out = Path(HydraConfig.get().runtime.output_dir)
     targets = expand(plain(cfg.constraints) or {})
     settings = EvolutionSettings(cfg.population, cfg.iterations, cfg.mutation_prob, cfg.crossover_ratio,
@@ -46,13 +44,14 @@ def run(cfg: DictConfig) -> dict:
         result = run_search(loaded.space, ev, targets, cfg.algorithm, settings, cfg.seed,
                             progress=lambda target, candidate: bar.advance(task))
     write_rows(out / "history.csv", result.history)
-    write_rows(out / "pareto.csv", result.pareto())
+    write_rows(out / "pareto.csv", [candidate.report(ev).row() for candidate in result.front()])
     model = loaded.model
     for target, cand in result.best.items():
+        report = cand.report(ev).to_dict()
+        del report["arch"]  # the document holds the arch already (as a mapping and as a string)
         doc = arch_document(loaded.space, cand.arch, model.num_classes, model.in_chans, loaded.meta.get("model_kwargs"),
-                            constraints=target.as_dict(), algorithm=cfg.algorithm, val_acc=cand.val_acc,
-                            val_loss=cand.val_loss, macs=cand.macs, params=cand.params, latency_ms=cand.latency_ms,
-                            checkpoint=str(cfg.ckpt_path))
+                            constraints=target.as_dict(), algorithm=cfg.algorithm, checkpoint=str(cfg.ckpt_path),
+                            **report)
         with atomic_file(out / f"best_{target.label}.yaml") as tmp:
             tmp.write_text(yaml.safe_dump(doc, sort_keys=False))
         print(f"{target.label}: {cand.arch}  val acc {cand.val_acc:.4f}, {cand.macs / 1e6:.2f} MMACs, "

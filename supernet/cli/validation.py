@@ -43,12 +43,15 @@ def _choice(cfg, key, allowed) -> None:
         raise ConfigError(f"{key}={value!r} is not one of {list(allowed)}")
 
 
-def _build_samplers(cfg: DictConfig, space) -> None:
-    """Build the arch sampler, data sampler and distillation loss once, so that their own checks
+def _build_checked_parts(cfg: DictConfig, space) -> None:
+    """Build the arch sampler, data sampler and losses once, so that their constructors' checks
     (each names its key) run now, not after the data is read (minutes for ImageNet)."""
     from hydra.utils import instantiate
 
+    from supernet.losses import LabelSmoothingCE
+
     seed = _get(cfg, "seed")
+    LabelSmoothingCE(_get(cfg, "model.label_smoothing"))
     if cfg.get("sampler") is not None:
         instantiate(cfg.sampler)(space=space, seed=seed)
     if cfg.get("data_sampler") is not None:
@@ -59,7 +62,7 @@ def _build_samplers(cfg: DictConfig, space) -> None:
 
 def validate_train_config(cfg: DictConfig) -> None:
     from supernet.space import SearchSpace
-    from supernet.training.module import child_names
+    from supernet.space.children import child_names
 
     _number(cfg, "seed", low=0, integer=True)
     _number(cfg, "trainer.max_epochs", low=-1, integer=True)
@@ -69,7 +72,6 @@ def validate_train_config(cfg: DictConfig) -> None:
     _number(cfg, "data.num_workers", low=0, integer=True, allow_none=True)
     _number(cfg, "model.optimizer.lr", low=0, low_open=True)
     _number(cfg, "model.weight_decay", low=0)
-    _number(cfg, "model.label_smoothing", low=0, high=0.999)
     _number(cfg, "model.kwargs.dropout", low=0, high=0.999, allow_none=True)
     _number(cfg, "model.kwargs.drop_path", low=0, high=0.999, allow_none=True)
     _number(cfg, "model.grad_clip.value", low=0, low_open=True, allow_none=True)
@@ -118,4 +120,4 @@ def validate_train_config(cfg: DictConfig) -> None:
         for split in ("train", "val"):
             if not (Path(root) / split).is_dir():
                 raise ConfigError(f"data.root={root!r} has no '{split}' folder (ImageNet layout: root/train, root/val)")
-    _build_samplers(cfg, space)
+    _build_checked_parts(cfg, space)

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from supernet.losses.distill import kl_divergence
+
 
 def alpha_divergence(log_p: torch.Tensor, log_q: torch.Tensor, alpha: float, clip: float | None = None) -> torch.Tensor:
     """Per-sample ``D_alpha(p || q)`` from log-probabilities (``alpha`` not 0 or 1)."""
@@ -39,14 +41,15 @@ def _surrogate(log_p: torch.Tensor, log_q: torch.Tensor, alpha: float, clip: flo
 class AdaptiveAlphaDivergence(nn.Module):
     def __init__(self, alpha_min: float = -1.0, alpha_max: float = 1.0, clip: float = 5.0):
         super().__init__()
-        for a in (alpha_min, alpha_max):
+        for name, a in (("alpha_min", alpha_min), ("alpha_max", alpha_max)):
             if a == 0.0:
-                raise ValueError("alpha = 0 is the KL(q||p) limit; use a small non-zero value instead")
+                raise ValueError(f"distill.{name}=0 is the KL(q||p) limit, which this loss does not compute; "
+                                 "use a small non-zero value instead")
         self.alpha_min, self.alpha_max, self.clip = alpha_min, alpha_max, clip
 
     def _divergence(self, log_p: torch.Tensor, log_q: torch.Tensor, alpha: float) -> torch.Tensor:
         if alpha == 1.0:  # the limit: KL(p || q)
-            return (log_p.exp() * (log_p - log_q)).sum(-1)
+            return kl_divergence(log_p, log_q)
         return alpha_divergence(log_p, log_q, alpha, self.clip)
 
     def forward(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
@@ -66,6 +69,6 @@ class AdaptiveAlphaDivergence(nn.Module):
         return surrogate + (value - surrogate).detach()
 
     def _surrogate_or_kl(self, log_p, log_q, alpha):
-        if alpha == 1.0:
-            return (log_p.exp() * (log_p - log_q)).sum(-1)
+        if alpha == 1.0:  # KL is its own surrogate
+            return kl_divergence(log_p, log_q)
         return _surrogate(log_p, log_q, alpha, self.clip)

@@ -1,8 +1,8 @@
-"""Label-smoothed cross-entropy and in-place knowledge distillation (soft cross-entropy / KL).
+"""Label-smoothed cross-entropy and in-place knowledge distillation (KL to the teacher's soft targets).
 
 Every loss returns per-sample values (``reduction='none'``) so the caller can weight samples
-(PA&DA importance weights) before averaging, and exposes ``logged_value`` — the number a user
-should see in the logs.
+(PA&DA importance weights) before averaging. Their values are what the logs show: a distillation
+loss is a divergence, 0 when the student matches the teacher.
 """
 
 from __future__ import annotations
@@ -12,9 +12,16 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def kl_divergence(log_p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
+    """Per-sample ``KL(p || q)`` from log-probabilities over the last dimension."""
+    return F.kl_div(log_q, log_p, reduction="none", log_target=True).sum(-1)
+
+
 class LabelSmoothingCE(nn.Module):
     def __init__(self, smoothing: float = 0.1):
         super().__init__()
+        if isinstance(smoothing, bool) or not isinstance(smoothing, (int, float)) or not 0.0 <= smoothing < 1.0:
+            raise ValueError(f"model.label_smoothing={smoothing!r} must be a number in [0, 1)")
         self.smoothing = smoothing
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -25,7 +32,7 @@ class KLDistillation(nn.Module):
     """``T^2 * KL(softmax(t/T) || softmax(s/T))`` per sample.
 
     With ``T = 1`` its gradient equals that of the soft cross-entropy of BigNAS/AttentiveNAS
-    (they differ by the teacher's entropy, a constant); KL is logged because it is 0 when the
+    (they differ by the teacher's entropy, a constant); KL is computed because it is 0 when the
     student matches the teacher.
     """
 
@@ -39,4 +46,4 @@ class KLDistillation(nn.Module):
         t = self.temperature
         log_q = F.log_softmax(student_logits / t, dim=-1)
         log_p = F.log_softmax(teacher_logits.detach() / t, dim=-1)
-        return (t * t) * (log_p.exp() * (log_p - log_q)).sum(-1)
+        return (t * t) * kl_divergence(log_p, log_q)

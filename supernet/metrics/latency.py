@@ -1,21 +1,22 @@
 """Latency of any module: measured (median of timed repeats) or predicted from a per-layer table.
 
-CPU timings pin the number of threads (``num_threads``; restored afterwards) because the default
-(all cores) makes numbers depend on the machine's load and core count. CUDA timings use CUDA
-events around each repeat and synchronise, so queued kernels are not mistaken for finished ones.
+Timed with ``torch.utils.benchmark.Timer``: it synchronises the accelerator before reading the
+clock, so queued kernels are not mistaken for finished ones, and it pins the number of CPU threads
+(``num_threads``; restored afterwards) because the default (all cores) makes numbers depend on the
+machine's load and core count. Each timed call is one ``Timer.timeit(number=1)``, which makes two
+untimed calls of its own first.
 """
 
 from __future__ import annotations
 
-import contextlib
 import statistics
-import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import torch
 import torch.fx
 from torch import nn
+from torch.utils import benchmark
 
 
 @dataclass(frozen=True)
@@ -38,39 +39,23 @@ class LatencySettings:
             raise ValueError(f"latency.num_threads must be a positive integer or null, got {self.num_threads!r}")
 
 
-@contextlib.contextmanager
-def pinned_threads(device: torch.device, num_threads: int | None):
-    if device.type != "cpu" or num_threads is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(num_threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _timed_runs(fn, device: torch.device, warmup: int, repeats: int) -> list[float]:
-    """Milliseconds of each of ``repeats`` calls of ``fn`` after ``warmup`` untimed calls."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        for _ in range(repeats):
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end))
-    else:
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn()
-            times.append((time.perf_counter() - start) * 1e3)
-    return times
+def median_times(fns: Sequence[Callable[[], object]], warmup: int, repeats: int,
+                 num_threads: int | None = None) -> list[float]:
+    """Median seconds of one call of each of ``fns``: ``warmup`` untimed calls of each, then
+    ``repeats`` timed calls of each, interleaved (a, b, a, b, ...) so that drifts of the machine
+    (clock frequency, other load) hit every candidate alike. Every call runs on ``num_threads``
+    CPU threads (None: torch's current number), restored afterwards."""
+    threads = torch.get_num_threads() if num_threads is None else num_threads
+    timers = [benchmark.Timer("fn()", globals={"fn": fn}, num_threads=threads) for fn in fns]
+    with benchmark.set_torch_threads(threads):
+        for _ in range(warmup):
+            for fn in fns:
+                fn()
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for timer, out in zip(timers, times):
+            out.append(timer.timeit(number=1).median)
+    return [statistics.median(t) for t in times]
 
 
 @torch.inference_mode()
@@ -85,11 +70,11 @@ def measure_latency(module: nn.Module, input_shape: Sequence[int], device: str |
     module.eval()
     x = torch.randn(settings.batch_size, *input_shape, device=device)
     try:
-        with pinned_threads(device, settings.num_threads):
-            times = _timed_runs(lambda: module(x), device, settings.warmup, settings.repeats)
+        threads = settings.num_threads if device.type == "cpu" else None
+        (seconds,) = median_times([lambda: module(x)], settings.warmup, settings.repeats, threads)
     finally:
         module.train(was_training)
-    return statistics.median(times)
+    return seconds * 1e3
 
 
 # -- lookup-table predictor ---------------------------------------------------------------------

@@ -2,10 +2,11 @@
 
 from supernet.search.constraints import Constraints, check_achievable, expand
 from supernet.search.evolution import Candidate, EvolutionSettings, Problem, Search, SearchExhausted, best
-from supernet.search.runner import ALGORITHMS, SearchResult, check_targets, run_search
 from supernet.search.pareto import pareto_front
+from supernet.search.runner import ALGORITHMS, SearchResult, check_algorithm, check_targets, run_search
 
 __all__ = [
     "Constraints", "expand", "check_achievable", "Candidate", "EvolutionSettings", "Problem", "Search",
-    "SearchExhausted", "best", "pareto_front", "run_search", "check_targets", "SearchResult", "ALGORITHMS",
+    "SearchExhausted", "best", "pareto_front", "run_search", "check_algorithm", "check_targets", "SearchResult",
+    "ALGORITHMS",
 ]

@@ -18,15 +18,21 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from supernet.metrics.complexity import Complexity
+from supernet.metrics.latency import LatencySettings
+from supernet.metrics.report import ChildReport
 from supernet.search.constraints import Constraints
 from supernet.space import Arch, SearchSpace
 
 
 class Problem(Protocol):
-    """What a search needs (``supernet.child.ChildEvaluator`` provides it)."""
+    """What a search needs (``supernet.child.ChildEvaluator`` provides it); ``latency_settings``
+    and ``calib_batches`` say how ``latency`` and ``score`` measure (reported with the numbers)."""
+
+    latency_settings: LatencySettings
+    calib_batches: int
 
     def complexity(self, arch: Arch) -> Complexity: ...
 
@@ -49,9 +55,10 @@ class Candidate:
         """Validation accuracy, ties broken by the lower validation loss (small data sets tie often)."""
         return (self.val_acc, -self.val_loss)
 
-    def row(self) -> dict[str, Any]:
-        return {"arch": str(self.arch), "mmacs": self.macs / 1e6, "macs": self.macs, "params": self.params,
-                "latency_ms": self.latency_ms, "val_acc": self.val_acc, "val_loss": self.val_loss}
+    def report(self, problem: Problem) -> ChildReport:
+        return ChildReport(self.arch, Complexity(self.macs, self.params), val_acc=self.val_acc, val_loss=self.val_loss,
+                           calib_batches=problem.calib_batches, latency_ms=self.latency_ms,
+                           latency=problem.latency_settings)
 
 
 @dataclass(frozen=True)
@@ -145,7 +152,7 @@ class Search:
     def evolution(self, settings: EvolutionSettings, seed: int) -> list[Candidate]:
         """Evolutionary search; returns every candidate it scored (``settings.budget`` of them)."""
         rng, scored = random.Random(seed), {}
-        sample = lambda: self.space.sample(rng)  # noqa: E731
+        sample = lambda: self.space.sample(rng)
         for _ in range(settings.population):
             arch = self.draw(sample, set(scored), settings.max_tries, "random sampling")
             scored[arch] = self.score(arch, "evolution", 0)
@@ -153,8 +160,8 @@ class Search:
             ranked = sorted(scored.values(), key=lambda c: c.fitness, reverse=True)
             parents = [c.arch for c in ranked[: settings.parents]]
             n_cross = round(settings.population * settings.crossover_ratio) if len(parents) > 1 else 0
-            makers = [("crossover", lambda: self.space.crossover(*rng.sample(parents, 2), rng))] * n_cross
-            makers += [("mutation", lambda: self.space.mutate(rng.choice(parents), settings.mutation_prob, rng))] * (
+            makers = [("crossover", lambda parents=parents: self.space.crossover(*rng.sample(parents, 2), rng))] * n_cross
+            makers += [("mutation", lambda parents=parents: self.space.mutate(rng.choice(parents), settings.mutation_prob, rng))] * (
                 settings.population - n_cross)
             for what, make in makers:
                 try:

@@ -1,4 +1,5 @@
-"""Pareto front: the candidates no other candidate beats on both cost (lower) and value (higher)."""
+"""Pareto front: the items no other item beats on both cost (lower) and value (higher): the scored
+candidates of a search, the children that ``supernet.analysis`` plots."""
 
 from __future__ import annotations
 

@@ -17,14 +17,19 @@ ALGORITHMS = ("evolution", "random")
 
 @dataclass
 class SearchResult:
-    history: list[dict[str, Any]] = field(default_factory=list)  # every scoring, in order
+    history: list[dict[str, Any]] = field(default_factory=list)  # a row per scoring, in order
     best: dict[Constraints, Candidate] = field(default_factory=dict)
     scored: dict[Constraints, list[Candidate]] = field(default_factory=dict)
 
-    def pareto(self) -> list[dict[str, Any]]:
+    def front(self) -> list[Candidate]:
         """Accuracy/multiply-add Pareto front of every distinct arch scored."""
         distinct = {c.arch: c for cs in self.scored.values() for c in cs}
-        return [c.row() for c in pareto_front(distinct.values())]
+        return pareto_front(distinct.values())
+
+
+def check_algorithm(algorithm: str) -> None:
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm={algorithm!r} is not one of {list(ALGORITHMS)}")
 
 
 def check_targets(space: SearchSpace, targets: list[Constraints], complexity: Callable[[Arch], Complexity],
@@ -43,15 +48,14 @@ def run_search(space: SearchSpace, problem: Problem, targets: list[Constraints],
                settings: EvolutionSettings, seed: int,
                progress: Callable[[Constraints, Candidate], None] | None = None) -> SearchResult:
     """Search under each of ``targets``. Unreachable limits stop everything before any scoring."""
-    if algorithm not in ALGORITHMS:
-        raise ValueError(f"algorithm={algorithm!r} is not one of {list(ALGORITHMS)}")
+    check_algorithm(algorithm)
     check_targets(space, targets, problem.complexity, problem.latency)
     result = SearchResult()
     cache: dict = {}
     for target in targets:
         def record(candidate: Candidate, method: str, iteration: int, target: Constraints = target) -> None:
-            result.history.append({"constraints": target.label, "method": method, "iteration": iteration,
-                                   **candidate.row()})
+            result.history.append(candidate.report(problem).row(constraints=target.label, method=method,
+                                                                iteration=iteration))
             if progress is not None:
                 progress(target, candidate)
 
