@@ -26,11 +26,11 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import markdown_table  # noqa: E402
+from common import markdown_table
 
-from supernet.metrics import complexity  # noqa: E402
-from supernet.models import build  # noqa: E402
-from supernet.space import Arch, SearchSpace, load_space  # noqa: E402
+from supernet.metrics import complexity
+from supernet.models import build
+from supernet.space import Arch, SearchSpace, load_space
 
 PAPER_T = {"macs": 1.3e9, "params": 5.7e6}
 SEARCHED_T_MLP = [3.5, 3.5, 3.0, 3.5, 3.0, 3.0, 4.0, 4.0, 3.5, 4.0, 3.5, 4.0, 3.5]
@@ -73,7 +73,9 @@ def main() -> None:
             macs, params = measured(sp, arch)
             check = "yes" if (macs, params) == (c.macs, c.params) else f"NO ({macs / 1e9:.4f}G, {params / 1e6:.4f}M)"
         rows.append([name, str(arch).split("/")[0], f"{c.macs / 1e9:.3f}", f"{c.params / 1e6:.3f}", check or "not run"])
-    rows.append(["paper AutoFormer-T", "searched", f"{PAPER_T['macs'] / 1e9:.1f}", f"{PAPER_T['params'] / 1e6:.1f}", "-"])
+    rows.append(
+        ["paper AutoFormer-T", "searched", f"{PAPER_T['macs'] / 1e9:.1f}", f"{PAPER_T['params'] / 1e6:.1f}", "-"]
+    )
     print(markdown_table(["child", "arch (globals)", "GMACs", "params (M)", "FlopCounterMode/numel agree"], rows))
 
 

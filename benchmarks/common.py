@@ -13,7 +13,9 @@ from torch.utils import benchmark
 def machine() -> str:
     if torch.cuda.is_available():
         return f"{torch.cuda.get_device_name()} (torch {torch.__version__})"
-    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads (torch {torch.__version__})"
+    return (
+        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads (torch {torch.__version__})"
+    )
 
 
 class StepTimer(pl.Callback):
@@ -33,13 +35,26 @@ class StepTimer(pl.Callback):
 
 def timing_trainer(steps: int, callbacks=(), accelerator: str = "auto", precision: str = "32-true") -> pl.Trainer:
     """A bare Trainer for timing training steps: no validation, logging, checkpoints or bars."""
-    return pl.Trainer(accelerator=accelerator, devices=1, max_steps=steps, precision=precision, limit_val_batches=0,
-                      logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                      enable_model_summary=False, callbacks=list(callbacks))
+    return pl.Trainer(
+        accelerator=accelerator,
+        devices=1,
+        max_steps=steps,
+        precision=precision,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=list(callbacks),
+    )
 
 
-QUIET = ["callbacks.progress=null", "trainer.enable_progress_bar=false", "callbacks.checkpoint=null",
-         "callbacks.last_checkpoint=null"]
+QUIET = [
+    "callbacks.progress=null",
+    "trainer.enable_progress_bar=false",
+    "callbacks.checkpoint=null",
+    "callbacks.last_checkpoint=null",
+]
 
 
 def run_training(overrides: list[str]) -> dict:

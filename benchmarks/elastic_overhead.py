@@ -40,8 +40,15 @@ def fwd_bwd(module, x):
     return step
 
 
-def run(space_name: str, batch: int, repeats: int, device: str, channels_last: bool = False,
-        dtype: torch.dtype | None = None, in_chans: int = 3) -> list[list[object]]:
+def run(
+    space_name: str,
+    batch: int,
+    repeats: int,
+    device: str,
+    channels_last: bool = False,
+    dtype: torch.dtype | None = None,
+    in_chans: int = 3,
+) -> list[list[object]]:
     space = load_space(space_name)
     model = build(space, 10, in_chans).to(device).train()
     rows = []
@@ -52,11 +59,23 @@ def run(space_name: str, batch: int, repeats: int, device: str, channels_last: b
         if channels_last:
             model, child = model.to(memory_format=torch.channels_last), child.to(memory_format=torch.channels_last)
             x = x.to(memory_format=torch.channels_last)
-        ctx = torch.autocast(device_type=device.split(":")[0], dtype=dtype) if dtype else torch.autocast("cpu", enabled=False)
+        ctx = (
+            torch.autocast(device_type=device.split(":")[0], dtype=dtype)
+            if dtype
+            else torch.autocast("cpu", enabled=False)
+        )
         with ctx:
             t_super, t_child = median_times([fwd_bwd(model, x), fwd_bwd(child, x)], warmup=3, repeats=repeats)
-        rows.append([label, str(arch), f"{model.complexity().mmacs:.1f}", f"{t_super * 1e3:.2f}",
-                     f"{t_child * 1e3:.2f}", f"{t_super / t_child:.3f}"])
+        rows.append(
+            [
+                label,
+                str(arch),
+                f"{model.complexity().mmacs:.1f}",
+                f"{t_super * 1e3:.2f}",
+                f"{t_child * 1e3:.2f}",
+                f"{t_super / t_child:.3f}",
+            ]
+        )
     return rows
 
 

@@ -25,10 +25,17 @@ from supernet.training import SupernetModule
 
 def throughput(space_name: str, image_size: int, batch: int, steps: int, precision: str, channels_last: bool) -> list:
     space = load_space(space_name)
-    dm = SyntheticDataModule(num_samples=batch * (steps + 2), image_size=image_size, num_classes=1000,
-                             batch_size=batch, num_workers=4, pin_memory=True)
-    module = SupernetModule(space, 1000, 3, sampler=SandwichSampler, distill=KLDistillation(),
-                            channels_last=channels_last)
+    dm = SyntheticDataModule(
+        num_samples=batch * (steps + 2),
+        image_size=image_size,
+        num_classes=1000,
+        batch_size=batch,
+        num_workers=4,
+        pin_memory=True,
+    )
+    module = SupernetModule(
+        space, 1000, 3, sampler=SandwichSampler, distill=KLDistillation(), channels_last=channels_last
+    )
     timer = StepTimer()
     timing_trainer(steps, [timer], precision=precision).fit(module, datamodule=dm)
     t = statistics.median(timer.times[3:])  # the first steps include cudnn autotuning and allocations
@@ -48,7 +55,9 @@ def main() -> None:
         if torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()
         rows.append(throughput(args.space, args.image_size, args.batch, args.steps, precision, cl))
-    print(f"sandwich step throughput, space={args.space}, data {args.image_size}px, 4 children/step; device={machine()}")
+    print(
+        f"sandwich step throughput, space={args.space}, data {args.image_size}px, 4 children/step; device={machine()}"
+    )
     print(markdown_table(["precision", "channels-last", "batch", "ms/step", "images/s", "peak GiB"], rows))
 
 

@@ -21,11 +21,11 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, markdown_table  # noqa: E402
+from common import machine, markdown_table
 
-from supernet.metrics import LatencySettings, LatencyTable, measure_latency  # noqa: E402
-from supernet.models import build  # noqa: E402
-from supernet.space import load_space  # noqa: E402
+from supernet.metrics import LatencySettings, LatencyTable, measure_latency
+from supernet.models import build
+from supernet.space import load_space
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
@@ -74,20 +74,24 @@ def main() -> None:
         actual = measure(module, shape)
         errors.append(abs(predicted - actual) / actual)
         rows.append([f"`{arch}`", f"{actual:.3f}", f"{predicted:.3f}", f"{100 * errors[-1]:.1f}"])
-    summary = (f"mean relative error {100 * statistics.mean(errors):.1f}%, max {100 * max(errors):.1f}% over "
-               f"{args.test} held-out children; fit: scale {table.scale:.3f}, offset {table.offset:.3f} ms; "
-               f"table of {len(table.layers)} layer entries built in {build_s:.0f} s; a prediction takes a median "
-               f"{statistics.median(predict_ms):.0f} ms (shape propagation, plus timing of layers not yet "
-               f"in the table)")
+    summary = (
+        f"mean relative error {100 * statistics.mean(errors):.1f}%, max {100 * max(errors):.1f}% over "
+        f"{args.test} held-out children; fit: scale {table.scale:.3f}, offset {table.offset:.3f} ms; "
+        f"table of {len(table.layers)} layer entries built in {build_s:.0f} s; a prediction takes a median "
+        f"{statistics.median(predict_ms):.0f} ms (shape propagation, plus timing of layers not yet "
+        f"in the table)"
+    )
     out = markdown_table(["arch", "measured ms", "predicted ms", "error %"], rows)
     print(out + "\n" + summary)
     if args.write:
         command = "python benchmarks/latency_lut.py " + " ".join(sys.argv[1:])
         with RESULTS.open("a") as f:
-            f.write(f"\n## Latency lookup table vs measurement (issue 6)\n\n"
-                    f"Median latency of extracted children (batch {args.batch}, {args.repeats} repeats, CPU) measured "
-                    f"whole vs predicted from per-layer timings (`supernet.metrics.LatencyTable`).\n\n"
-                    f"`{command}` — {machine()}:\n\n{out}\n\n{summary}.\n")
+            f.write(
+                f"\n## Latency lookup table vs measurement (issue 6)\n\n"
+                f"Median latency of extracted children (batch {args.batch}, {args.repeats} repeats, CPU) measured "
+                f"whole vs predicted from per-layer timings (`supernet.metrics.LatencyTable`).\n\n"
+                f"`{command}` — {machine()}:\n\n{out}\n\n{summary}.\n"
+            )
         print(f"appended to {RESULTS}")
 
 

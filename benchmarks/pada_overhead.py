@@ -39,8 +39,14 @@ def step_times(space_name: str, batch: int, steps: int, pada: bool) -> tuple[lis
     dm.setup()
     data_sampler = PadaDataSampler(len(dm.train_set)) if pada else None
     dm.train_sampler = data_sampler
-    module = SupernetModule(space, dm.num_classes, dm.in_chans, sampler=PadaPathSampler if pada else UnmeasuredPadaSampler,
-                            data_sampler=data_sampler, distill=KLDistillation())
+    module = SupernetModule(
+        space,
+        dm.num_classes,
+        dm.in_chans,
+        sampler=PadaPathSampler if pada else UnmeasuredPadaSampler,
+        data_sampler=data_sampler,
+        distill=KLDistillation(),
+    )
     timer = StepTimer()
     timing_trainer(steps, [timer]).fit(module, datamodule=dm)
     return timer.times[2:], [[str(c.arch) for c in step] for step in timer.children]
@@ -64,9 +70,15 @@ def main() -> None:
             raise SystemExit("the two runs trained different children; the timings are not comparable")
     base, pada = statistics.median(times[False]), statistics.median(times[True])
     print(f"PA&DA overhead, space={args.space}, batch={args.batch}, {len(times[True])} steps each; device={machine()}")
-    print(markdown_table(["training", "median ms/step", "ratio"],
-                         [["same children, no PA&DA measurements", f"{base * 1e3:.1f}", "1.000"],
-                          ["sandwich + PA&DA paths + PA&DA data", f"{pada * 1e3:.1f}", f"{pada / base:.3f}"]]))
+    print(
+        markdown_table(
+            ["training", "median ms/step", "ratio"],
+            [
+                ["same children, no PA&DA measurements", f"{base * 1e3:.1f}", "1.000"],
+                ["sandwich + PA&DA paths + PA&DA data", f"{pada * 1e3:.1f}", f"{pada / base:.3f}"],
+            ],
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -61,25 +61,33 @@ def ground_truth(archs: list[str], epochs: int) -> dict[str, float]:
     path = RESULTS / "ranking_ground_truth.json"
     cache = json.loads(path.read_text()) if path.exists() else {}
     if cache.get("recipe") != recipe:
-        cache = {"recipe": recipe, "note": "stand-alone val accuracy and loss (BN recalibrated), digits",
-                 "accuracy": {}, "loss": {}}
+        cache = {
+            "recipe": recipe,
+            "note": "stand-alone val accuracy and loss (BN recalibrated), digits",
+            "accuracy": {},
+            "loss": {},
+        }
     for i, arch in enumerate(archs):
         if arch in cache["accuracy"] and arch in cache["loss"]:
             continue
         start = time.time()
-        result = run([*recipe, f"sampler.arch='{arch}'", f"trainer.check_val_every_n_epoch={epochs}",
-                      children_override([arch])])
+        result = run(
+            [*recipe, f"sampler.arch='{arch}'", f"trainer.check_val_every_n_epoch={epochs}", children_override([arch])]
+        )
         cache["accuracy"][arch] = result["rows"][0]["val_acc"]
         cache["loss"][arch] = result["rows"][0]["val_loss"]
-        print(f"  ground truth {i + 1}/{len(archs)}: {arch} -> {cache['accuracy'][arch]:.4f} ({time.time() - start:.0f}s)")
+        print(
+            f"  ground truth {i + 1}/{len(archs)}: {arch} -> {cache['accuracy'][arch]:.4f} ({time.time() - start:.0f}s)"
+        )
         path.write_text(json.dumps(cache, indent=1))
     return {a: (cache["accuracy"][a], cache["loss"][a]) for a in archs}
 
 
 @torch.no_grad()
 def _flat_grad(module) -> torch.Tensor:
-    return torch.cat([p.grad.flatten() if p.grad is not None else torch.zeros(p.numel())
-                      for p in module.supernet.parameters()])
+    return torch.cat(
+        [p.grad.flatten() if p.grad is not None else torch.zeros(p.numel()) for p in module.supernet.parameters()]
+    )
 
 
 def gradient_variance(module, datamodule, path_sampler, data_probs, draws: int, seed: int = 0) -> float:
@@ -132,8 +140,16 @@ def main() -> None:
     for name, overrides in CONFIGS.items():
         for seed in args.seeds:
             start = time.time()
-            result = run(["experiment=quickstart", *overrides, f"trainer.max_epochs={args.epochs}", f"seed={seed}",
-                          f"trainer.check_val_every_n_epoch={args.epochs}", children_override(archs)])
+            result = run(
+                [
+                    "experiment=quickstart",
+                    *overrides,
+                    f"trainer.max_epochs={args.epochs}",
+                    f"seed={seed}",
+                    f"trainer.check_val_every_n_epoch={args.epochs}",
+                    children_override(archs),
+                ]
+            )
             accs = [r["val_acc"] for r in result["rows"]]
             per_run[name].append(accs)
             reports[name].append(ranking_report(accs, truth_acc))
@@ -148,8 +164,9 @@ def main() -> None:
     uniform_probs = torch.full((len(dm.train_set),), 1.0 / len(dm.train_set), dtype=torch.float64)
     pada = kept["sandwich+PA&DA"]
     var_uniform = gradient_variance(module, dm, module.sampler, uniform_probs, args.draws)
-    var_pada = gradient_variance(module, dm, pada["module"].sampler, pada["trainer"].datamodule.train_sampler.probs,
-                                 args.draws)
+    var_pada = gradient_variance(
+        module, dm, pada["module"].sampler, pada["trainer"].datamodule.train_sampler.probs, args.draws
+    )
 
     metrics = list(reports["sandwich+uniform"][0])
     rows = []
@@ -162,18 +179,34 @@ def main() -> None:
                 cells.append(f"{statistics.mean(vals):.3f} ± {sd:.3f}")
             rows.append([name, by, *cells])
     table = markdown_table(["training", "ranked by", *metrics], rows)
-    var_table = markdown_table(["sampling at fixed weights", "relative gradient variance"],
-                               [["uniform paths + uniform data", f"{var_uniform:.4f}"],
-                                ["PA&DA paths + PA&DA data (learned)", f"{var_pada:.4f}"]])
-    print(f"ranking on digits/tiny, {len(archs)} archs, seeds {args.seeds}, {args.epochs} epochs, "
-          f"val split, BN recalibrated; device={machine()}")
+    var_table = markdown_table(
+        ["sampling at fixed weights", "relative gradient variance"],
+        [
+            ["uniform paths + uniform data", f"{var_uniform:.4f}"],
+            ["PA&DA paths + PA&DA data (learned)", f"{var_pada:.4f}"],
+        ],
+    )
+    print(
+        f"ranking on digits/tiny, {len(archs)} archs, seeds {args.seeds}, {args.epochs} epochs, "
+        f"val split, BN recalibrated; device={machine()}"
+    )
     print(table)
     print(var_table)
-    (RESULTS / "ranking.json").write_text(json.dumps(
-        {"archs": archs, "truth_val_acc": truth_acc, "truth_val_loss": [-v for v in truth_loss],
-         "supernet_val_acc": per_run, "reports": reports, "loss_reports": loss_reports,
-         "gradient_variance": {"uniform": var_uniform, "pada": var_pada},
-         "command": " ".join(["python benchmarks/ranking.py", *sys.argv[1:]])}, indent=1))
+    (RESULTS / "ranking.json").write_text(
+        json.dumps(
+            {
+                "archs": archs,
+                "truth_val_acc": truth_acc,
+                "truth_val_loss": [-v for v in truth_loss],
+                "supernet_val_acc": per_run,
+                "reports": reports,
+                "loss_reports": loss_reports,
+                "gradient_variance": {"uniform": var_uniform, "pada": var_pada},
+                "command": " ".join(["python benchmarks/ranking.py", *sys.argv[1:]]),
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

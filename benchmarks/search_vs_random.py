@@ -22,9 +22,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import QUIET, machine, markdown_table  # noqa: E402
+from common import QUIET, machine, markdown_table
 
-from supernet.search import Constraints, EvolutionSettings, Search, best  # noqa: E402
+from supernet.search import Constraints, EvolutionSettings, Search, best
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
@@ -58,8 +58,13 @@ def main() -> None:
         ckpt = args.ckpt or quickstart_checkpoint(Path(tmp) / "train")
         cfg = compose([f"ckpt_path={ckpt}"], Path(tmp) / "search", "search")
         loaded = load_checkpoint(ckpt)
-        ev = evaluator_for(loaded.model, instantiate(cfg.data), calib_batches=args.calib_batches,
-                           device=torch.device("cpu"), cache_val=True)
+        ev = evaluator_for(
+            loaded.model,
+            instantiate(cfg.data),
+            calib_batches=args.calib_batches,
+            device=torch.device("cpu"),
+            cache_val=True,
+        )
     space = loaded.space
     limit = Constraints(macs_max=ev.complexity(space.max()).macs // 2)
     settings = EvolutionSettings(population=args.population, iterations=args.iterations)
@@ -76,19 +81,42 @@ def main() -> None:
             top = best(scored)
             test = ev.score(top.arch, "test").accuracy
             bests[method].append((top, test))
-            rows.append([seed, method, len(scored), f"{top.val_acc:.4f}", f"{top.val_loss:.4f}", f"{test:.4f}",
-                         f"{top.macs / 1e6:.3f}", f"`{top.arch}`"])
-            print(f"seed {seed} {method:9s}: best val acc {top.val_acc:.4f} (loss {top.val_loss:.4f}), "
-                  f"test acc {test:.4f}, {top.macs / 1e6:.3f} MMACs  [{time.time() - start:.0f}s]")
+            rows.append(
+                [
+                    seed,
+                    method,
+                    len(scored),
+                    f"{top.val_acc:.4f}",
+                    f"{top.val_loss:.4f}",
+                    f"{test:.4f}",
+                    f"{top.macs / 1e6:.3f}",
+                    f"`{top.arch}`",
+                ]
+            )
+            print(
+                f"seed {seed} {method:9s}: best val acc {top.val_acc:.4f} (loss {top.val_loss:.4f}), "
+                f"test acc {test:.4f}, {top.macs / 1e6:.3f} MMACs  [{time.time() - start:.0f}s]"
+            )
     for method, results in bests.items():
-        rows.append(["mean", method, settings.budget, f"{statistics.mean(t.val_acc for t, _ in results):.4f}",
-                     f"{statistics.mean(t.val_loss for t, _ in results):.4f}",
-                     f"{statistics.mean(test for _, test in results):.4f}", "", ""])
+        rows.append(
+            [
+                "mean",
+                method,
+                settings.budget,
+                f"{statistics.mean(t.val_acc for t, _ in results):.4f}",
+                f"{statistics.mean(t.val_loss for t, _ in results):.4f}",
+                f"{statistics.mean(test for _, test in results):.4f}",
+                "",
+                "",
+            ]
+        )
     pairs = list(zip(bests["evolution"], bests["random"]))
     ties_or_wins = sum(e.val_acc >= r.val_acc for (e, _), (r, _) in pairs)
     strict = sum(e.fitness > r.fitness for (e, _), (r, _) in pairs)
-    verdict = (f"evolution's best validation accuracy >= random's on {ties_or_wins} of {len(pairs)} seeds; "
-               f"strictly better on (accuracy, then lower loss) on {strict} of {len(pairs)}")
+    verdict = (
+        f"evolution's best validation accuracy >= random's on {ties_or_wins} of {len(pairs)} seeds; "
+        f"strictly better on (accuracy, then lower loss) on {strict} of {len(pairs)}"
+    )
     header = ["seed", "method", "scored", "best val acc", "its val loss", "its test acc", "MMACs", "arch"]
     table = markdown_table(header, rows)
     print(table + "\n" + verdict)

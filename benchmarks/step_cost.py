@@ -92,7 +92,11 @@ def peak_memory(mode: str, space_name: str, batch: int, device: str) -> float:
     else:
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     timing_trainer(3, accelerator=_accelerator(device)).fit(module, datamodule=dm)
-    after = torch.cuda.max_memory_allocated() if device == "cuda" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    after = (
+        torch.cuda.max_memory_allocated()
+        if device == "cuda"
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    )
     return (after - before) / 2**20
 
 
@@ -100,14 +104,33 @@ def memory_ratio(space_name: str, batch: int, device: str) -> list[list[object]]
     added = {}
     for mode in ("max", "sandwich"):
         out = subprocess.run(
-            [sys.executable, __file__, "--space", space_name, "--batch", str(batch), "--device", device,
-             "--memory-mode", mode], capture_output=True, text=True, check=True,
+            [
+                sys.executable,
+                __file__,
+                "--space",
+                space_name,
+                "--batch",
+                str(batch),
+                "--device",
+                device,
+                "--memory-mode",
+                mode,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
         added[mode] = json.loads(out.strip().splitlines()[-1])["added_mib"]
     if added["max"] <= 0:  # peak RSS set before training (imports, model build): nothing to compare
         return [["peak memory", "n/a", "training did not raise the peak RSS at this size; use a larger --batch", 3]]
-    return [["peak memory", f"{added['sandwich'] / added['max']:.3f}",
-             f"training adds {added['sandwich']:.0f} MiB (sandwich) vs {added['max']:.0f} MiB (max child alone)", 3]]
+    return [
+        [
+            "peak memory",
+            f"{added['sandwich'] / added['max']:.3f}",
+            f"training adds {added['sandwich']:.0f} MiB (sandwich) vs {added['max']:.0f} MiB (max child alone)",
+            3,
+        ]
+    ]
 
 
 def main() -> None:

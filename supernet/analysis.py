@@ -71,8 +71,11 @@ class Run:
         for name, spec in child_names(self.meta["val_children"]).items():
             arch = space.resolve(spec)
             c = complexity(space, arch, in_chans=self.meta["in_chans"], num_classes=self.meta["num_classes"])
-            scores = {f"{split}_{metric}": float(last.get(f"{split}/{name}/{metric}", np.nan))
-                      for split in ("val", "test") for metric in ("acc", "loss")}
+            scores = {
+                f"{split}_{metric}": float(last.get(f"{split}/{name}/{metric}", np.nan))
+                for split in ("val", "test")
+                for metric in ("acc", "loss")
+            }
             rows.append(ChildReport(arch, c, calib_batches=calib_batches, **scores).row(child=name))
         return pd.DataFrame(rows)
 
@@ -87,8 +90,10 @@ def load_run(run_dir: str | Path, tables: dict[str, str | Path] | None = None) -
     config_file, metrics_file = path / ".hydra" / "config.yaml", path / "logs" / "metrics.csv"
     ckpt = path / "checkpoints" / "last.ckpt"
     if not (config_file.exists() or metrics_file.exists() or ckpt.exists()):
-        raise FileNotFoundError(f"{path} is not a supernet-train run directory "
-                                "(it has no .hydra/config.yaml, logs/metrics.csv or checkpoints/last.ckpt)")
+        raise FileNotFoundError(
+            f"{path} is not a supernet-train run directory "
+            "(it has no .hydra/config.yaml, logs/metrics.csv or checkpoints/last.ckpt)"
+        )
 
     def read(file: Path, reader):
         try:
@@ -125,7 +130,9 @@ def plot_accuracy_vs_cost(table, cost: str = "mmacs", accuracy: str = "val_acc",
     # the space's max/min children when they were evaluated, else the extremes of what was
     corners = table["corner"].to_numpy() if "corner" in table.columns else np.array([""] * len(x))
     marks = [(str(c), i) for i, c in enumerate(corners) if c] or [
-        ("largest evaluated", int(np.argmax(x))), ("smallest evaluated", int(np.argmin(x)))]
+        ("largest evaluated", int(np.argmax(x))),
+        ("smallest evaluated", int(np.argmin(x))),
+    ]
     for label, idx in marks:
         ax.annotate(label, (x[idx], y[idx]), textcoords="offset points", xytext=(4, 4))
         ax.scatter([x[idx]], [y[idx]], marker="*", s=120, c="k")
@@ -175,7 +182,7 @@ def plot_pada_heatmaps(metrics, ncols: int = 4):
         ax.set_xticks(range(table.shape[1]), table.columns)
         ax.set(title=dim, xlabel="value", ylabel="epoch")
         fig.colorbar(image, ax=ax, label="probability")
-    for ax in list(axes.flat)[len(history):]:
+    for ax in list(axes.flat)[len(history) :]:
         ax.axis("off")
     fig.tight_layout()
     return fig
@@ -188,8 +195,11 @@ def plot_data_importance(meta: dict[str, Any], ax=None):
         raise ValueError("no PA&DA data sampler state in this checkpoint (train with data_sampler=pada)")
     probs = meta["data_sampler"]["probs"].double()
     ax.hist((probs * len(probs)).numpy(), bins=40)
-    ax.set(xlabel="sampling probability / uniform probability", ylabel="training samples (count)",
-           title="PA&DA data importance")
+    ax.set(
+        xlabel="sampling probability / uniform probability",
+        ylabel="training samples (count)",
+        title="PA&DA data importance",
+    )
     return ax
 
 
@@ -204,15 +214,24 @@ def plot_ranking(ranking: dict[str, Any] | str | Path, ax=None):
     truth = np.asarray(ranking["truth_val_acc"])
     for name, runs in ranking["supernet_val_acc"].items():
         score = np.asarray(runs[0])
-        ax.scatter(truth, score, s=20, label=f"{name}: tau={kendall_tau(score, truth):.2f}, rho={spearman_rho(score, truth):.2f}")
-    ax.set(xlabel="stand-alone validation accuracy (fraction)", ylabel="supernet validation accuracy (fraction)",
-           title="ranking consistency")
+        ax.scatter(
+            truth,
+            score,
+            s=20,
+            label=f"{name}: tau={kendall_tau(score, truth):.2f}, rho={spearman_rho(score, truth):.2f}",
+        )
+    ax.set(
+        xlabel="stand-alone validation accuracy (fraction)",
+        ylabel="supernet validation accuracy (fraction)",
+        title="ranking consistency",
+    )
     ax.legend(fontsize=8)
     return ax
 
 
-def save_report(run_dir: str | Path, out_dir: str | Path | None = None,
-                ranking: str | Path | None = None) -> list[Path]:
+def save_report(
+    run_dir: str | Path, out_dir: str | Path | None = None, ranking: str | Path | None = None
+) -> list[Path]:
     """Write the figures of a run as PNGs (``supernet-report``); returns their paths. Every figure
     is drawn before any is written, and each file is written atomically: a failure leaves the
     folder as it was."""

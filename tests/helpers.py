@@ -14,9 +14,14 @@ from supernet.cli.train import train as train_overrides
 
 # A few batches of the quickstart recipe: seconds, not minutes.
 FAST = [
-    "trainer.max_epochs=1", "trainer.limit_train_batches=3", "trainer.limit_val_batches=2",
-    "trainer.limit_test_batches=2", "validation.calib_batches=1", "trainer.enable_progress_bar=false",
-    "callbacks.progress=null", "trainer.log_every_n_steps=1",
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=3",
+    "trainer.limit_val_batches=2",
+    "trainer.limit_test_batches=2",
+    "validation.calib_batches=1",
+    "trainer.enable_progress_bar=false",
+    "callbacks.progress=null",
+    "trainer.log_every_n_steps=1",
 ]
 
 
@@ -67,8 +72,11 @@ def cifar_folder(root: Path, num_classes: int = 10, per_file: int = 20) -> Path:
     import numpy as np
 
     gen = np.random.default_rng(0)
-    folder, files, key = (("cifar-10-batches-py", [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"], "labels")
-                          if num_classes == 10 else ("cifar-100-python", ["train", "test"], "fine_labels"))
+    folder, files, key = (
+        ("cifar-10-batches-py", [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"], "labels")
+        if num_classes == 10
+        else ("cifar-100-python", ["train", "test"], "fine_labels")
+    )
     (root / folder).mkdir(parents=True, exist_ok=True)
     for name in files:
         labels = [int(v) for v in gen.integers(0, num_classes, per_file)]

@@ -18,12 +18,23 @@ TRAIN_CASES = [
     ("string epochs", ["trainer.max_epochs=abc"], "trainer.max_epochs='abc' must be an integer"),
     ("zero learning rate", ["model.optimizer.lr=0"], "model.optimizer.lr=0 must be > 0"),
     ("unknown schedule", ["model.schedule.name=linear"], "model.schedule.name='linear' is not one of"),
-    ("validation child outside the space", ["validation.children=[max,'r99s8h64/w8d1k3e1/w16d1k3e2/w24d1k3e2']"],
-     "resolution = 99 is not allowed"),
+    (
+        "validation child outside the space",
+        ["validation.children=[max,'r99s8h64/w8d1k3e1/w16d1k3e2/w24d1k3e2']"],
+        "resolution = 99 is not allowed",
+    ),
     ("malformed arch string", ["validation.children=[max,'r24s16h96/w16dXk3']"], "malformed arch string"),
-    ("arch of another space", ["sampler=fixed", "sampler.arch='r192s16h1792/w16d1k3e1/w24d3k3e4'"], "it has 2 stages, the space has 3"),
+    (
+        "arch of another space",
+        ["sampler=fixed", "sampler.arch='r192s16h1792/w16d1k3e1/w24d3k3e4'"],
+        "it has 2 stages, the space has 3",
+    ),
     ("unknown group option", ["sampler=nope"], "Could not find 'sampler/nope'"),
-    ("missing data folder", ["data=cifar10", "data.root=/nonexistent/cifar"], "data.root='/nonexistent/cifar' does not exist"),
+    (
+        "missing data folder",
+        ["data=cifar10", "data.root=/nonexistent/cifar"],
+        "data.root='/nonexistent/cifar' does not exist",
+    ),
     ("imagefolder without splits", ["data=imagefolder", "data.root=__EMPTY_DIR__"], "has no 'train' folder"),
     ("empty validation children", ["validation.children=[]"], "validation.children is empty"),
     ("missing checkpoint", ["ckpt_path=/nonexistent/last.ckpt"], "checkpoint not found: /nonexistent/last.ckpt"),
@@ -32,13 +43,25 @@ TRAIN_CASES = [
     ("bad space declaration", ["space.stages.0.kernel=[4]"], "kernel sizes must be odd"),
     ("shrinking not a mapping", ["sampler.shrinking=0.5"], "sampler.shrinking=0.5 must be null or a mapping"),
     ("zero distillation temperature", ["distill.temperature=0"], "distill.temperature must be > 0"),
-    ("data sampler EMA out of range", ["data_sampler=pada", "data_sampler.ema=1.5"], "data_sampler.ema must be in [0, 1)"),
+    (
+        "data sampler EMA out of range",
+        ["data_sampler=pada", "data_sampler.ema=1.5"],
+        "data_sampler.ema must be in [0, 1)",
+    ),
     ("Lightning's automatic clipping", ["+trainer.gradient_clip_val=1.0"], "use model.grad_clip.value"),
     ("image folder without a root", ["data=imagefolder"], "data.root is required"),
     ("no devices", ["trainer.devices=0"], "Trainer(devices=0)"),
     ("no training batches", ["trainer.limit_train_batches=0"], "trainer.limit_train_batches=0 must be > 0"),
-    ("NaN-producing learning rate", ["model.optimizer.lr=1e30", "model.grad_clip.value=null", "trainer.max_epochs=1",
-                                     "trainer.limit_train_batches=4"], "non-finite"),
+    (
+        "NaN-producing learning rate",
+        [
+            "model.optimizer.lr=1e30",
+            "model.grad_clip.value=null",
+            "trainer.max_epochs=1",
+            "trainer.limit_train_batches=4",
+        ],
+        "non-finite",
+    ),
 ]
 
 
@@ -86,8 +109,12 @@ def train_results(tmp_path_factory):
 
     def prepare(case):
         name, overrides, _ = case
-        fixed = [o.replace("__EMPTY_DIR__", str(empty)).replace("__TRUNCATED__", str(truncated))
-                 .replace("__EMPTY_CKPT__", str(empty_ckpt)) for o in overrides]
+        fixed = [
+            o.replace("__EMPTY_DIR__", str(empty))
+            .replace("__TRUNCATED__", str(truncated))
+            .replace("__EMPTY_CKPT__", str(empty_ckpt))
+            for o in overrides
+        ]
         return name, base / name.replace(" ", "_"), fixed
 
     def one(case):

@@ -47,8 +47,15 @@ def one_thread():
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("run")
-    train(out, ["trainer.limit_train_batches=2", "test_after_fit=false", "validation.children=[max]",
-                "callbacks.checkpoint=null"])
+    train(
+        out,
+        [
+            "trainer.limit_train_batches=2",
+            "test_after_fit=false",
+            "validation.children=[max]",
+            "callbacks.checkpoint=null",
+        ],
+    )
     return out / "checkpoints" / "last.ckpt"
 
 
@@ -71,8 +78,13 @@ def cli(ckpt, tmp_path_factory):
     other = tmp / "other_space.ckpt"  # a well-formed checkpoint of another space
     space = load_space("mobilenet_cifar")
     model = build(space, 10, 1)
-    torch.save({"state_dict": {f"supernet.{k}": v for k, v in model.state_dict().items()},
-                "supernet": {"space": space.to_dict(), "num_classes": 10, "in_chans": 1, "model_kwargs": {}}}, other)
+    torch.save(
+        {
+            "state_dict": {f"supernet.{k}": v for k, v in model.state_dict().items()},
+            "supernet": {"space": space.to_dict(), "num_classes": 10, "in_chans": 1, "model_kwargs": {}},
+        },
+        other,
+    )
     cases = {
         "missing": ("extract", [f"ckpt_path={tmp / 'nope.ckpt'}"]),
         "truncated": ("extract", [f"ckpt_path={truncated}"]),
@@ -84,10 +96,25 @@ def cli(ckpt, tmp_path_factory):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # five processes on two cores: no thread oversubscription
     for name, (command, args) in cases.items():
         folder = tmp / name
-        procs[name] = (subprocess.Popen(
-            [sys.executable, "-m", f"supernet.cli.{command}", *args, *QUICK, f"hydra.run.dir={folder}",
-             *([f"out={folder / 'child'}"] if command == "extract" else [])],
-            cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), folder)
+        procs[name] = (
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    f"supernet.cli.{command}",
+                    *args,
+                    *QUICK,
+                    f"hydra.run.dir={folder}",
+                    *([f"out={folder / 'child'}"] if command == "extract" else []),
+                ],
+                cwd=tmp,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            ),
+            folder,
+        )
 
     def result(name):
         proc, folder = procs[name]
@@ -165,8 +192,8 @@ def test_round_trip_load_and_torch_export(ckpt, cli, artifact, tmp_path):
     script = textwrap.dedent(f"""
         import sys, torch
         from safetensors.torch import load_file
-        io = load_file({str(tmp_path / 'io.safetensors')!r})
-        program = torch.export.load({str(folder / 'model.pt2')!r})
+        io = load_file({str(tmp_path / "io.safetensors")!r})
+        program = torch.export.load({str(folder / "model.pt2")!r})
         with torch.no_grad():
             torch.testing.assert_close(program.module()(io["x"]), io["expected"], atol=1e-5, rtol=1e-5)
         assert not any(m == "supernet" or m.startswith("supernet.") for m in sys.modules), "supernet was imported"
@@ -253,7 +280,8 @@ def test_evaluate_table_grid_and_resume(ckpt, tmp_path):
     rows = run(compose_config("evaluate", [*base, "children=[min]", "grid=resolution"], tmp_path))
     space = load_space("tiny")
     assert [r["arch"] for r in rows] == [str(space.min())] + [
-        str(space.max().replace(resolution=r)) for r in (16, 20, 24)]
+        str(space.max().replace(resolution=r)) for r in (16, 20, 24)
+    ]
     assert all(float(r["latency_ms"]) > 0 and 0 <= float(r["val_acc"]) <= 1 for r in rows)
     assert rows[0]["latency_device"] == "cpu" and int(rows[0]["latency_repeats"]) == 3
     again = run(compose_config("evaluate", [*base, "children=[min,mid]"], tmp_path))
@@ -267,8 +295,11 @@ def test_search_writes_front_history_and_best(ckpt, tmp_path):
     from supernet.cli.search import run
 
     limit = 2_000_000
-    cfg = compose_config("search", [f"ckpt_path={ckpt}", f"constraints.macs_max={limit}", "population=3",
-                                    "iterations=1", "parents=2", *QUICK], tmp_path)
+    cfg = compose_config(
+        "search",
+        [f"ckpt_path={ckpt}", f"constraints.macs_max={limit}", "population=3", "iterations=1", "parents=2", *QUICK],
+        tmp_path,
+    )
     result = run(cfg)["result"]
     history = (tmp_path / "history.csv").read_text().splitlines()
     assert len(history) == 1 + 6  # population * (iterations + 1) scored archs
@@ -299,8 +330,9 @@ class _Toy:
     def score(self, arch: Arch, split: str):
         assert split == "val"
         dims = self.space.dimensions
-        value = sum(d.choices.index(self.space.value(arch, d)) / (len(d.choices) - 1)
-                    for d in dims if len(d.choices) > 1)
+        value = sum(
+            d.choices.index(self.space.value(arch, d)) / (len(d.choices) - 1) for d in dims if len(d.choices) > 1
+        )
         return type("S", (), {"accuracy": value / len(dims), "loss": 1.0 - value / len(dims)})()
 
 
@@ -328,13 +360,28 @@ def test_one_row_schema_for_every_table_of_children():
     arch = space.resolve(ARCH)
     c = complexity(space, arch, in_chans=1, num_classes=10)
     settings = LatencySettings("cpu", batch_size=1, warmup=1, repeats=2, num_threads=1)
-    full = ChildReport(arch, c, val_acc=0.5, val_loss=1.0, test_acc=0.4, test_loss=1.2, calib_batches=2,
-                       latency_ms=1.5, latency=settings)
+    full = ChildReport(
+        arch,
+        c,
+        val_acc=0.5,
+        val_loss=1.0,
+        test_acc=0.4,
+        test_loss=1.2,
+        calib_batches=2,
+        latency_ms=1.5,
+        latency=settings,
+    )
     row = full.row(child="mid")
     assert list(row)[:4] == ["child", "arch", "mmacs", "params_m"]
     assert row["macs"] == c.macs and row["params"] == c.params and row["latency_device"] == "cpu"
-    assert full.to_dict()["latency"] == {"ms": 1.5, "device": "cpu", "batch_size": 1, "warmup": 1, "repeats": 2,
-                                         "num_threads": 1}
+    assert full.to_dict()["latency"] == {
+        "ms": 1.5,
+        "device": "cpu",
+        "batch_size": 1,
+        "warmup": 1,
+        "repeats": 2,
+        "num_threads": 1,
+    }
     bare = ChildReport(arch, c).row()
     assert list(bare) == list(full.row()) and math.isnan(bare["val_acc"]) and bare["latency_device"] is None
     candidate = Candidate(arch, c.macs, c.params, None, 0.5, 1.0)  # no latency limit: not measured

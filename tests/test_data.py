@@ -4,8 +4,8 @@ import pickle
 
 import pytest
 import torch
-
 from helpers import cifar_folder, image_folder, train
+
 from supernet.data import CIFARDataModule, ImageFolderDataModule
 
 
@@ -44,8 +44,10 @@ def test_cifar_names_a_missing_file(tmp_path):
 
 def test_training_runs_on_cifar_files(tmp_path):
     root = cifar_folder(tmp_path / "cifar")
-    result = train(tmp_path / "run", ["data=cifar10", f"data.root={root}", "data.val_size=10", "data.batch_size=8",
-                                      "test_after_fit=false"])
+    result = train(
+        tmp_path / "run",
+        ["data=cifar10", f"data.root={root}", "data.val_size=10", "data.batch_size=8", "test_after_fit=false"],
+    )
     assert result["trainer"].global_step == 3
     assert all(0.0 <= r["val_acc"] <= 1.0 for r in result["rows"])
 
@@ -61,8 +63,10 @@ def test_image_folder_reads_the_imagenet_layout(tmp_path):
 
 def test_training_runs_on_synthetic_data(tmp_path):
     """The benchmarks' data: random images from a seed, through the same training loader."""
-    result = train(tmp_path, ["data=synthetic", "data.image_size=24", "data.num_samples=64", "data.batch_size=16",
-                              "test_after_fit=false"])
+    result = train(
+        tmp_path,
+        ["data=synthetic", "data.image_size=24", "data.num_samples=64", "data.batch_size=16", "test_after_fit=false"],
+    )
     assert result["trainer"].global_step == 3
 
 

@@ -19,9 +19,16 @@ import torch
 
 TESTS = Path(__file__).resolve().parent
 COMMON = [
-    "trainer.max_epochs=1", "trainer.limit_train_batches=3", "trainer.limit_val_batches=1", "validation.calib_batches=1",
-    "test_after_fit=false", "callbacks.progress=null", "trainer.enable_progress_bar=false",
-    "model.kwargs.dropout=0.0", "model.kwargs.drop_path=0.0", "trainer.deterministic=true",
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=3",
+    "trainer.limit_val_batches=1",
+    "validation.calib_batches=1",
+    "test_after_fit=false",
+    "callbacks.progress=null",
+    "trainer.enable_progress_bar=false",
+    "model.kwargs.dropout=0.0",
+    "model.kwargs.drop_path=0.0",
+    "trainer.deterministic=true",
 ]
 
 
@@ -42,8 +49,16 @@ def weights(run_dir: Path) -> dict[str, torch.Tensor]:
 @pytest.fixture(scope="module")
 def ddp_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("ddp")
-    supernet_train(run, ["trainer=ddp_cpu", "trainer.devices=2", "data.batch_size=16", "trainer.sync_batchnorm=true",
-                         "model.check_arch_sync=true"])
+    supernet_train(
+        run,
+        [
+            "trainer=ddp_cpu",
+            "trainer.devices=2",
+            "data.batch_size=16",
+            "trainer.sync_batchnorm=true",
+            "model.check_arch_sync=true",
+        ],
+    )
     return run
 
 
@@ -52,8 +67,10 @@ def test_two_processes_match_one_process_on_the_same_global_batch(ddp_run, tmp_p
     supernet_train(single, ["data.batch_size=32"])
     a, b = weights(single), weights(ddp_run)
     assert a.keys() == b.keys()
-    moved = max((a[k] - torch.load(single / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"][k]).abs().max()
-                for k in a)
+    moved = max(
+        (a[k] - torch.load(single / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"][k]).abs().max()
+        for k in a
+    )
     assert moved == 0  # sanity: same file
     worst = max((a[k] - b[k]).abs().max().item() for k in a)
     assert worst <= 1e-5, f"largest weight difference {worst}"
@@ -66,25 +83,42 @@ def test_one_run_directory_and_resume_on_one_process(ddp_run, tmp_path):
     assert (ddp_run / ".hydra").is_dir() and (ddp_run / "logs" / "metrics.csv").is_file()
     assert not (ddp_run / "logs" / "version_1").exists()
     resumed = tmp_path / "resumed"
-    supernet_train(resumed, ["trainer.max_epochs=2", f"ckpt_path={ddp_run / 'checkpoints' / 'last.ckpt'}",
-                             "data.batch_size=32"])
+    supernet_train(
+        resumed, ["trainer.max_epochs=2", f"ckpt_path={ddp_run / 'checkpoints' / 'last.ckpt'}", "data.batch_size=32"]
+    )
     ckpt = torch.load(resumed / "checkpoints" / "last.ckpt", weights_only=True)
     assert ckpt["global_step"] == 6
 
 
 @pytest.mark.parametrize("num_random", [0, 3])
 def test_one_gradient_all_reduce_per_step(tmp_path, num_random):
-    supernet_train(tmp_path, ["trainer=ddp_cpu", "trainer.devices=2", "data.batch_size=16", f"sampler.num_random={num_random}",
-                              f"+callbacks.counter={{_target_: helpers.AllReduceCounter, output_dir: '{tmp_path}'}}"])
+    supernet_train(
+        tmp_path,
+        [
+            "trainer=ddp_cpu",
+            "trainer.devices=2",
+            "data.batch_size=16",
+            f"sampler.num_random={num_random}",
+            f"+callbacks.counter={{_target_: helpers.AllReduceCounter, output_dir: '{tmp_path}'}}",
+        ],
+    )
     for rank in range(2):
         counts = json.loads((tmp_path / f"allreduce_rank{rank}.json").read_text())
         assert counts == [1, 1, 1], counts  # 2 + num_random children, one all-reduce per step
 
 
 def test_desynchronised_sampler_is_caught(tmp_path):
-    proc = supernet_train(tmp_path, ["trainer=ddp_cpu", "trainer.devices=2", "data.batch_size=16",
-                                     "sampler._target_=helpers.RankSkewedSampler", "model.check_arch_sync=true"],
-                          check=False)
+    proc = supernet_train(
+        tmp_path,
+        [
+            "trainer=ddp_cpu",
+            "trainer.devices=2",
+            "data.batch_size=16",
+            "sampler._target_=helpers.RankSkewedSampler",
+            "model.check_arch_sync=true",
+        ],
+        check=False,
+    )
     assert proc.returncode != 0
     assert "ranks train different children at step 0" in proc.stderr + proc.stdout
 
@@ -95,10 +129,14 @@ def test_importance_weighted_loss_matches_one_process(tmp_path):
     non-uniform distribution, where the weights differ between samples)."""
     common = ["trainer.max_epochs=2", "data_sampler=pada", "data_sampler.reweight=true"]
     supernet_train(tmp_path / "single", [*common, "data.batch_size=32"])
-    supernet_train(tmp_path / "ddp", [*common, "trainer=ddp_cpu", "trainer.devices=2", "data.batch_size=16",
-                                      "trainer.sync_batchnorm=true"])
+    supernet_train(
+        tmp_path / "ddp",
+        [*common, "trainer=ddp_cpu", "trainer.devices=2", "data.batch_size=16", "trainer.sync_batchnorm=true"],
+    )
     a, b = weights(tmp_path / "single"), weights(tmp_path / "ddp")
     worst = max((a[k] - b[k]).abs().max().item() for k in a)
     assert worst <= 1e-5, f"largest weight difference {worst}"
-    probs = torch.load(tmp_path / "ddp" / "checkpoints" / "last.ckpt", weights_only=True)["supernet"]["data_sampler"]["probs"]
+    probs = torch.load(tmp_path / "ddp" / "checkpoints" / "last.ckpt", weights_only=True)["supernet"]["data_sampler"][
+        "probs"
+    ]
     assert probs.std() > 0  # the second epoch did draw with unequal weights

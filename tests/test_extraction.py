@@ -31,10 +31,11 @@ def test_extracted_child_trains_like_supernet(tiny_space):
     x = torch.randn(4, 1, arch.resolution, arch.resolution)
     model(x).square().sum().backward()
     child(x).square().sum().backward()
-    torch.testing.assert_close(child.get_submodule("0.0").weight.grad,
-                               model.stem.conv.weight.grad[: arch["stem"]], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(
+        child.get_submodule("0.0").weight.grad, model.stem.conv.weight.grad[: arch["stem"]], atol=1e-4, rtol=1e-4
+    )
     # weights of channels the child did not use receive no gradient
-    assert model.stem.conv.weight.grad[arch["stem"]:].abs().sum() == 0
+    assert model.stem.conv.weight.grad[arch["stem"] :].abs().sum() == 0
 
 
 def test_attentivenas_published_complexity():

@@ -46,8 +46,9 @@ def parse_toy(decl) -> ParsedSpace:
         check_keys(stage, ("width", "depth", "stride"), f"{where} stages[{i}]")
         stage_choices.append(as_choices_map(stage, ("width", "depth"), f"{where} stages[{i}]"))
         stage_settings.append({"stride": stage.get("stride", 1)})
-    return ParsedSpace({"resolution": as_choices(decl["resolutions"], f"{where}.resolutions")},
-                       stage_choices, stage_settings)
+    return ParsedSpace(
+        {"resolution": as_choices(decl["resolutions"], f"{where}.resolutions")}, stage_choices, stage_settings
+    )
 
 
 @dataclass(frozen=True)
@@ -190,8 +191,10 @@ def test_extracted_children_are_exact_and_counted(name):
 
 def _settings(model: nn.Module) -> dict[str, dict]:
     """Every module's plain attributes (the active settings among them)."""
-    return {name: {k: v for k, v in vars(m).items() if not k.startswith("_") and k != "training"}
-            for name, m in model.named_modules()}
+    return {
+        name: {k: v for k, v in vars(m).items() if not k.startswith("_") and k != "training"}
+        for name, m in model.named_modules()
+    }
 
 
 @pytest.mark.parametrize("name", CASES)

@@ -10,13 +10,18 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from helpers import train
 
 TESTS = Path(__file__).resolve().parent
 RUN = [
-    "trainer.max_epochs=3", "trainer.limit_train_batches=6", "trainer.limit_val_batches=1", "validation.calib_batches=1",
-    "test_after_fit=false", "callbacks.progress=null", "trainer.enable_progress_bar=false", "trainer.deterministic=true",
+    "trainer.max_epochs=3",
+    "trainer.limit_train_batches=6",
+    "trainer.limit_val_batches=1",
+    "validation.calib_batches=1",
+    "test_after_fit=false",
+    "callbacks.progress=null",
+    "trainer.enable_progress_bar=false",
+    "trainer.deterministic=true",
     "callbacks.last_checkpoint.every_n_train_steps=2",
 ]
 
@@ -88,8 +93,15 @@ def test_sigterm_saves_a_checkpoint_then_resume(uninterrupted, tmp_path):
 
 def _sigterm_at(run_dir: Path, epoch: int, batch: int, extra: list[str] = ()) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
-    cmd = [sys.executable, "-m", "supernet.train", f"hydra.run.dir={run_dir}", *RUN[:-1], *extra,
-           f"+callbacks.sigterm={{_target_: helpers.SigtermAt, epoch: {epoch}, batch: {batch}}}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "supernet.train",
+        f"hydra.run.dir={run_dir}",
+        *RUN[:-1],
+        *extra,
+        f"+callbacks.sigterm={{_target_: helpers.SigtermAt, epoch: {epoch}, batch: {batch}}}",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert "SIGTERM" in proc.stdout + proc.stderr, proc.stdout[-3000:] + proc.stderr[-3000:]
     step = _weights(run_dir)[0]
@@ -116,8 +128,10 @@ def test_pada_run_resumes_exactly_from_a_sigterm_at_an_epoch_end(tmp_path):
     resumed = _start(tmp_path / "cut", [*pada, "ckpt_path=last"], periodic=False)
     assert resumed.wait(300) == 0, resumed.stdout.read()
     _assert_same(_weights(tmp_path / "full"), _weights(tmp_path / "cut"))
-    samplers = [torch.load(d / "checkpoints" / "last.ckpt", weights_only=True)["supernet"] for d in
-                (tmp_path / "full", tmp_path / "cut")]
+    samplers = [
+        torch.load(d / "checkpoints" / "last.ckpt", weights_only=True)["supernet"]
+        for d in (tmp_path / "full", tmp_path / "cut")
+    ]
     assert samplers[0]["sampler"]["probs"] == samplers[1]["sampler"]["probs"]
     assert torch.equal(samplers[0]["data_sampler"]["probs"], samplers[1]["data_sampler"]["probs"])
 
@@ -156,7 +170,14 @@ def test_divergence_stops_before_the_optimizer_step(tmp_path):
 
 
 def test_divergence_skip_mode_keeps_weights_finite(tmp_path):
-    result = train(tmp_path, ["model.optimizer.lr=1e30", "model.grad_clip.value=null", "model.on_nonfinite=skip",
-                              "trainer.limit_train_batches=4"])
+    result = train(
+        tmp_path,
+        [
+            "model.optimizer.lr=1e30",
+            "model.grad_clip.value=null",
+            "model.on_nonfinite=skip",
+            "trainer.limit_train_batches=4",
+        ],
+    )
     for p in result["module"].supernet.parameters():
         assert torch.isfinite(p).all()

@@ -36,7 +36,9 @@ def test_kd_is_kl_and_its_gradient_equals_soft_cross_entropy(logits):
     (g_ce,) = torch.autograd.grad(soft_ce.sum(), s)
     torch.testing.assert_close(g_kl, g_ce)
     t2 = KLDistillation(4.0)(s, t)
-    torch.testing.assert_close(t2, 16 * (F.softmax(t / 4, -1) * (F.log_softmax(t / 4, -1) - F.log_softmax(s / 4, -1))).sum(-1))
+    torch.testing.assert_close(
+        t2, 16 * (F.softmax(t / 4, -1) * (F.log_softmax(t / 4, -1) - F.log_softmax(s / 4, -1))).sum(-1)
+    )
 
 
 @pytest.mark.parametrize("alpha", [-1.0, -0.5, 0.5, 2.0])

@@ -25,16 +25,29 @@ def test_notebook_executes_against_a_fresh_run(tmp_path):
 
     run_dir = tmp_path / "run"
     train(run_dir, ["experiment=pada_digits", "trainer.max_epochs=2", "test_after_fit=false"])
-    evaluate(compose_config("evaluate", [
-        f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}", "children=[max,min]", "sample=4", "calib_batches=1",
-        "latency.warmup=1", "latency.repeats=2", f"output={run_dir / 'children.csv'}"], tmp_path / "evaluate"))
+    evaluate(
+        compose_config(
+            "evaluate",
+            [
+                f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}",
+                "children=[max,min]",
+                "sample=4",
+                "calib_batches=1",
+                "latency.warmup=1",
+                "latency.repeats=2",
+                f"output={run_dir / 'children.csv'}",
+            ],
+            tmp_path / "evaluate",
+        )
+    )
     children = load_run(run_dir).children_table()  # the evaluated children, whatever the table's name
     assert len(children) == 6 and children["latency_ms"].notna().all()
     assert sorted(children["corner"]) == ["", "", "", "", "max", "min"]
 
     ranking = tmp_path / "ranking.json"
-    ranking.write_text(json.dumps({"truth_val_acc": [0.9, 0.95, 0.97],
-                                   "supernet_val_acc": {"sandwich+uniform": [[0.8, 0.9, 0.92]]}}))
+    ranking.write_text(
+        json.dumps({"truth_val_acc": [0.9, 0.95, 0.97], "supernet_val_acc": {"sandwich+uniform": [[0.8, 0.9, 0.92]]}})
+    )
     nb = nbformat.read(NOTEBOOKS / "analysis.ipynb", as_version=4)
     params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
     params.source = f"RUN_DIR = {str(run_dir)!r}\nRANKING = {str(ranking)!r}"
@@ -45,5 +58,10 @@ def test_notebook_executes_against_a_fresh_run(tmp_path):
     assert sum(1 for o in outputs if "image/png" in o.get("data", {})) == 6
 
     written = {p.name for p in save_report(run_dir)}  # supernet-report draws the same figures
-    assert written == {"accuracy_vs_macs.png", "accuracy_vs_latency.png", "training_curves.png",
-                       "pada_paths.png", "pada_data.png"}
+    assert written == {
+        "accuracy_vs_macs.png",
+        "accuracy_vs_latency.png",
+        "training_curves.png",
+        "pada_paths.png",
+        "pada_data.png",
+    }

@@ -117,8 +117,13 @@ def _measure(sampler, probe, model, step, grad_scale=1.0, value=1.0) -> StepResu
     (grad_scale * value * sum(p.sum() for p in model.parameters())).backward()
     stats = probe.stop()
     loss = torch.tensor(value)
-    return StepResult([child], {child.name: loss}, {}, finite=bool(torch.isfinite(stats).all() and torch.isfinite(loss)),
-                      grad_stats={child.name: stats})
+    return StepResult(
+        [child],
+        {child.name: loss},
+        {},
+        finite=bool(torch.isfinite(stats).all() and torch.isfinite(loss)),
+        grad_stats={child.name: stats},
+    )
 
 
 def _probe(sampler, model):
@@ -172,9 +177,13 @@ def test_pada_path_distribution_moves_toward_values_with_larger_gradients(tiny_s
         # constructed case: stage-1 gradients are 5x larger when stage 1 is at its widest choice
         scale = 5.0 if tiny_space.value(arch, width) == width.choices[-1] else 1.0
         probe.start()
-        loss = sum(p.sum() for p in model.stages[0].parameters()) + scale * sum(p.sum() for p in model.stages[1].parameters())
+        loss = sum(p.sum() for p in model.stages[0].parameters()) + scale * sum(
+            p.sum() for p in model.stages[1].parameters()
+        )
         loss.backward()
-        result = StepResult([child], {child.name: loss.detach()}, {}, finite=True, grad_stats={child.name: probe.stop()})
+        result = StepResult(
+            [child], {child.name: loss.detach()}, {}, finite=True, grad_stats={child.name: probe.stop()}
+        )
         sampler.on_step_end(StepInfo(step), result)  # the step was applied: its measurements count
     logs = sampler.on_epoch_end(epoch=0, max_epochs=1)  # tau = 1
     probs = sampler.distributions()["stages[1].width"]

@@ -41,7 +41,8 @@ def _periodic(every: int):
     return [
         "+callbacks.recorder._target_=helpers.ChildRecorder",
         "callbacks.periodic_checkpoint={_target_: lightning.pytorch.callbacks.ModelCheckpoint, "
-        f"every_n_train_steps: {every}, save_top_k: -1, filename: 'step{{step}}', auto_insert_metric_name: false, dirpath: ${{hydra:runtime.output_dir}}/steps}}",
+        f"every_n_train_steps: {every}, save_top_k: -1, filename: 'step{{step}}', auto_insert_metric_name: false, "
+        "dirpath: ${hydra:runtime.output_dir}/steps}",
     ]
 
 
@@ -54,12 +55,23 @@ def test_exact_resume_mid_epoch(tmp_path, data):
     """Contract 3: resuming from a mid-epoch checkpoint reaches the weights and children of an
     uninterrupted run (CPU, deterministic) — also with random augmentations (random resized crop
     and flip of the image-folder loader), whose randomness comes from (seed, epoch, position)."""
-    common = ["trainer.max_epochs=3", "trainer.limit_train_batches=4", "trainer.deterministic=true",
-              "test_after_fit=false", "model.schedule.warmup_epochs=1", *_periodic(5)]
+    common = [
+        "trainer.max_epochs=3",
+        "trainer.limit_train_batches=4",
+        "trainer.deterministic=true",
+        "test_after_fit=false",
+        "model.schedule.warmup_epochs=1",
+        *_periodic(5),
+    ]
     if data != "digits":
         root = image_folder(tmp_path / "images")
-        common += ["data=imagefolder", f"data.root={root}", "data.image_size=24", "data.batch_size=8",
-                   "data.val_size=8"]
+        common += [
+            "data=imagefolder",
+            f"data.root={root}",
+            "data.image_size=24",
+            "data.batch_size=8",
+            "data.val_size=8",
+        ]
     full = train(tmp_path / "full", common)
     ckpt = tmp_path / "full" / "steps" / "step5.ckpt"  # after 5 of 12 steps: mid-way through epoch 2
     assert ckpt.is_file()
@@ -78,8 +90,15 @@ def test_exact_resume_mid_epoch(tmp_path, data):
 def test_resume_refuses_checkpoint_of_another_space(tmp_path):
     train(tmp_path / "a", [])
     with pytest.raises(ValueError, match="differs from the configured space"):
-        train(tmp_path / "b", ["space=mobilenet_cifar", f"ckpt_path={tmp_path / 'a' / 'checkpoints' / 'last.ckpt'}",
-                               "data=synthetic", "data.image_size=32"])
+        train(
+            tmp_path / "b",
+            [
+                "space=mobilenet_cifar",
+                f"ckpt_path={tmp_path / 'a' / 'checkpoints' / 'last.ckpt'}",
+                "data=synthetic",
+                "data.image_size=32",
+            ],
+        )
 
 
 def test_pada_state_round_trips_through_checkpoint(tmp_path):
@@ -90,16 +109,34 @@ def test_pada_state_round_trips_through_checkpoint(tmp_path):
     assert meta["sampler"]["probs"] == module.sampler.probs
     assert meta["sampler"]["updates"] == 2
     assert torch.equal(meta["data_sampler"]["probs"], result["trainer"].datamodule.train_sampler.probs)
-    assert not torch.allclose(meta["data_sampler"]["probs"], torch.full_like(meta["data_sampler"]["probs"], meta["data_sampler"]["probs"].mean()))
+    assert not torch.allclose(
+        meta["data_sampler"]["probs"],
+        torch.full_like(meta["data_sampler"]["probs"], meta["data_sampler"]["probs"].mean()),
+    )
     header = next(csv.reader(open(tmp_path / "a" / "logs" / "metrics.csv")))
     assert "pada/stages[1].width/entropy" in header and "pada/data/entropy" in header
     # resuming restores both distributions
-    resumed = train(tmp_path / "b", ["experiment=pada_digits", "trainer.max_epochs=3", "test_after_fit=false",
-                                     f"ckpt_path={tmp_path / 'a' / 'checkpoints' / 'last.ckpt'}"])
+    resumed = train(
+        tmp_path / "b",
+        [
+            "experiment=pada_digits",
+            "trainer.max_epochs=3",
+            "test_after_fit=false",
+            f"ckpt_path={tmp_path / 'a' / 'checkpoints' / 'last.ckpt'}",
+        ],
+    )
     assert resumed["module"].sampler._updates == 3
 
 
-@pytest.mark.parametrize("overrides", [["sampler=attentive"], ["experiment=delayed_shrinking_digits"], ["distill=alpha_divergence"], ["sampler=uniform", "distill=none"]])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["sampler=attentive"],
+        ["experiment=delayed_shrinking_digits"],
+        ["distill=alpha_divergence"],
+        ["sampler=uniform", "distill=none"],
+    ],
+)
 def test_other_recipes_run(tmp_path, overrides):
     result = train(tmp_path, [*overrides, "test_after_fit=false"])
     assert all(0.0 <= r["val_acc"] <= 1.0 for r in result["rows"])
@@ -127,16 +164,25 @@ def test_validation_leaves_the_training_bn_statistics(tmp_path):
 def test_checkpoint_at_the_last_batch_of_an_epoch_holds_the_epoch_end_update(tmp_path):
     """A periodic (or SIGTERM) checkpoint saved at an epoch's last batch must already hold the
     samplers' epoch-end update: a run resumed from it does not run that batch again."""
-    train(tmp_path, ["experiment=pada_digits", "trainer.max_epochs=1", "test_after_fit=false",
-                     "callbacks.last_checkpoint.every_n_train_steps=3"])
+    train(
+        tmp_path,
+        [
+            "experiment=pada_digits",
+            "trainer.max_epochs=1",
+            "test_after_fit=false",
+            "callbacks.last_checkpoint.every_n_train_steps=3",
+        ],
+    )
     meta = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["supernet"]
     assert meta["sampler"]["updates"] == 1
     assert meta["data_sampler"]["probs"].std() > 0  # the data distribution was updated too
 
 
 def test_a_run_limited_by_steps_only_schedules_over_those_steps(tmp_path):
-    result = train(tmp_path, ["trainer.max_epochs=-1", "trainer.max_steps=7", "test_after_fit=false",
-                              "model.schedule.warmup_epochs=0"])
+    result = train(
+        tmp_path,
+        ["trainer.max_epochs=-1", "trainer.max_steps=7", "test_after_fit=false", "model.schedule.warmup_epochs=0"],
+    )
     module = result["module"]
     assert result["trainer"].global_step == 7
     assert (module._schedule_total, module._schedule_epochs) == (7, 3)  # 3 batches per epoch

@@ -94,8 +94,9 @@ def test_bad_declarations_name_the_problem():
         SearchSpace.from_dict({**resnet, "block": "dense"})
 
 
-@pytest.mark.parametrize("overrides", [["experiment=vit_digits"], ["space=resnet_cifar"]],
-                         ids=["vit_tiny", "resnet_cifar"])
+@pytest.mark.parametrize(
+    "overrides", [["experiment=vit_digits"], ["space=resnet_cifar"]], ids=["vit_tiny", "resnet_cifar"]
+)
 def test_short_training_run(overrides, tmp_path):
     result = train(tmp_path, overrides)
     rows = {r["child"]: r for r in result["rows"]}

@@ -6,8 +6,21 @@ from supernet.child.evaluation import ChildEvaluator, Score, evaluator_for, mate
 from supernet.models.calibration import bn_state, calibrate_bn, load_bn_state
 
 __all__ = [
-    "calibrate_bn", "bn_state", "load_bn_state", "load", "read_document",
-    "extract_artifact", "write_artifact", "arch_document", "load_checkpoint", "read_checkpoint",
-    "LoadedSupernet", "ChildEvaluator", "Score", "score", "materialise", "resolve_device",
+    "calibrate_bn",
+    "bn_state",
+    "load_bn_state",
+    "load",
+    "read_document",
+    "extract_artifact",
+    "write_artifact",
+    "arch_document",
+    "load_checkpoint",
+    "read_checkpoint",
+    "LoadedSupernet",
+    "ChildEvaluator",
+    "Score",
+    "score",
+    "materialise",
+    "resolve_device",
     "evaluator_for",
 ]

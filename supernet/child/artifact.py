@@ -35,11 +35,24 @@ from supernet.ops import resize_to
 from supernet.space import Arch, SearchSpace
 
 
-def arch_document(space: SearchSpace, arch: Arch, num_classes: int, in_chans: int,
-                  model_kwargs: Mapping[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+def arch_document(
+    space: SearchSpace,
+    arch: Arch,
+    num_classes: int,
+    in_chans: int,
+    model_kwargs: Mapping[str, Any] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     """What ``arch.yaml`` (and a search's ``best_*.yaml``) holds; readable by ``arch=<file>``."""
-    return {"arch_string": str(arch), "arch": arch.to_dict(), "num_classes": int(num_classes),
-            "in_chans": int(in_chans), "model_kwargs": dict(model_kwargs or {}), **extra, "space": space.to_dict()}
+    return {
+        "arch_string": str(arch),
+        "arch": arch.to_dict(),
+        "num_classes": int(num_classes),
+        "in_chans": int(in_chans),
+        "model_kwargs": dict(model_kwargs or {}),
+        **extra,
+        "space": space.to_dict(),
+    }
 
 
 def export_program(child: torch.nn.Module, example: torch.Tensor) -> torch.export.ExportedProgram:
@@ -53,8 +66,14 @@ EXTRACTION_TOLERANCE = 1e-3  # relative to the output scale: float reassociation
 ONNX_SINGLE_FILE_BYTES = 1 << 30  # larger children keep their ONNX weights in model.onnx.data
 
 
-def write_artifact(folder: Path, child: torch.fx.GraphModule, document: Mapping[str, Any],
-                   metrics: Mapping[str, Any], example: torch.Tensor, onnx: bool = True) -> dict[str, Any]:
+def write_artifact(
+    folder: Path,
+    child: torch.fx.GraphModule,
+    document: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+    example: torch.Tensor,
+    onnx: bool = True,
+) -> dict[str, Any]:
     """Fill ``folder`` (a fresh temporary folder from ``atomic_folder``); returns ``metrics`` plus
     notes on the exports."""
     from safetensors.torch import save_file
@@ -74,8 +93,14 @@ def write_artifact(folder: Path, child: torch.fx.GraphModule, document: Mapping[
         try:
             weight_bytes = sum(t.numel() * t.element_size() for t in child.state_dict().values())
             with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints progress lines
-                torch.onnx.export(program, (example,), str(folder / "model.onnx"), dynamo=True, verbose=False,
-                                  external_data=weight_bytes > ONNX_SINGLE_FILE_BYTES)
+                torch.onnx.export(
+                    program,
+                    (example,),
+                    str(folder / "model.onnx"),
+                    dynamo=True,
+                    verbose=False,
+                    external_data=weight_bytes > ONNX_SINGLE_FILE_BYTES,
+                )
             metrics["onnx"] = "model.onnx"
         except Exception as err:  # noqa: BLE001 - an optional export; the other files are still valid
             for partial in folder.glob("model.onnx*"):
@@ -121,8 +146,9 @@ def load(folder: str | Path) -> torch.fx.GraphModule:
     try:
         weights = load_file(str(weights_path))
     except (SafetensorError, OSError, ValueError) as err:
-        raise ValueError(f"{weights_path} is not a valid safetensors file (refusing to read it any other way): "
-                         f"{first_line(err)}") from None
+        raise ValueError(
+            f"{weights_path} is not a valid safetensors file (refusing to read it any other way): {first_line(err)}"
+        ) from None
     with torch.device("meta"):  # the supernet only gives the child's structure; its weights are replaced
         model = build(space, int(doc["num_classes"]), int(doc["in_chans"]), **dict(doc.get("model_kwargs") or {}))
     child = model.eval().extract(arch)
@@ -133,9 +159,16 @@ def load(folder: str | Path) -> torch.fx.GraphModule:
     return child.eval()
 
 
-def extract_artifact(evaluator, arch: Arch, folder: str | Path, *, model_kwargs: Mapping[str, Any] | None = None,
-                     overwrite: bool = False, onnx: bool = True, source: Mapping[str, Any] | None = None
-                     ) -> dict[str, Any]:
+def extract_artifact(
+    evaluator,
+    arch: Arch,
+    folder: str | Path,
+    *,
+    model_kwargs: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+    onnx: bool = True,
+    source: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Recalibrate ``arch`` on the evaluator's calibration batches, score it, time it and write its
     artifact folder atomically. ``evaluator`` is a ``supernet.child.ChildEvaluator``; ``source``
     (e.g. the checkpoint path) is recorded in ``metrics.json``; ``model_kwargs`` are the keyword
@@ -150,8 +183,10 @@ def extract_artifact(evaluator, arch: Arch, folder: str | Path, *, model_kwargs:
         expected = model(x)
         diff = float((child(x) - expected).abs().max())
     if not diff <= EXTRACTION_TOLERANCE * (1.0 + float(expected.abs().max())):
-        raise RuntimeError(f"the extracted child {arch} computes outputs {diff:.3g} away from the supernet's; "
-                           "no artifact written (this is a bug in supernet: please report it)")
+        raise RuntimeError(
+            f"the extracted child {arch} computes outputs {diff:.3g} away from the supernet's; "
+            "no artifact written (this is a bug in supernet: please report it)"
+        )
     metrics = {**report.to_dict(), "max_abs_diff_vs_supernet": diff, **dict(source or {})}
     document = arch_document(model.space, arch, model.num_classes, model.in_chans, model_kwargs)
     example = torch.randn(2, *evaluator.input_shape(arch))

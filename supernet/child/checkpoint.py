@@ -60,7 +60,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     except ValueError as err:
         raise ValueError(f"{path}: the search space stored in the checkpoint is invalid: {first_line(err)}") from None
     model = build(space, int(meta["num_classes"]), int(meta["in_chans"]), **dict(meta.get("model_kwargs") or {}))
-    weights = {k[len(WEIGHTS_PREFIX):]: v for k, v in ckpt["state_dict"].items() if k.startswith(WEIGHTS_PREFIX)}
+    weights = {k[len(WEIGHTS_PREFIX) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(WEIGHTS_PREFIX)}
     try:
         model.load_state_dict(weights, strict=True)
     except RuntimeError as err:

@@ -77,9 +77,15 @@ class ChildEvaluator:
     ``val`` / ``test`` are cached batch lists or loaders (a loader is iterated on every call).
     """
 
-    def __init__(self, model: Supernet, calibration: list[Batch], val: Iterable | None = None,
-                 test: Iterable | None = None, device: torch.device = torch.device("cpu"),
-                 latency: LatencySettings | None = None):
+    def __init__(
+        self,
+        model: Supernet,
+        calibration: list[Batch],
+        val: Iterable | None = None,
+        test: Iterable | None = None,
+        device: torch.device = torch.device("cpu"),
+        latency: LatencySettings | None = None,
+    ):
         if not calibration:
             raise ValueError("BN recalibration got no batches: the calibration data is empty")
         self.model, self.calibration, self.val, self.test = model.to(device), calibration, val, test
@@ -120,8 +126,9 @@ class ChildEvaluator:
                 child = self.model.eval().extract(arch)
             if torch.device(s.device) != self.device:  # e.g. accuracy on the GPU, latency on the CPU
                 child = copy.deepcopy(child).to(s.device)
-            self._latency[arch] = measure_latency(child, self.input_shape(arch), s.device, s.batch_size,
-                                                  s.warmup, s.repeats, s.num_threads)
+            self._latency[arch] = measure_latency(
+                child, self.input_shape(arch), s.device, s.batch_size, s.warmup, s.repeats, s.num_threads
+            )
         return self._latency[arch]
 
     @property
@@ -138,13 +145,27 @@ class ChildEvaluator:
             if data is not None:
                 result = score(child, data, arch.resolution, self.device)
                 scores.update({f"{split}_acc": result.accuracy, f"{split}_loss": result.loss})
-        return ChildReport(arch, self.complexity(arch), calib_batches=self.calib_batches,
-                           latency_ms=self.latency(arch, child), latency=self.latency_settings, **scores)
+        return ChildReport(
+            arch,
+            self.complexity(arch),
+            calib_batches=self.calib_batches,
+            latency_ms=self.latency(arch, child),
+            latency=self.latency_settings,
+            **scores,
+        )
 
 
-def evaluator_for(model: Supernet, datamodule, *, calib_batches: int, device: torch.device,
-                  latency: LatencySettings | None = None, cache_val: bool = False,
-                  val_batches: int | None = None, test: bool = True) -> ChildEvaluator:
+def evaluator_for(
+    model: Supernet,
+    datamodule,
+    *,
+    calib_batches: int,
+    device: torch.device,
+    latency: LatencySettings | None = None,
+    cache_val: bool = False,
+    val_batches: int | None = None,
+    test: bool = True,
+) -> ChildEvaluator:
     """A ``ChildEvaluator`` over the calibration/val/test data of ``datamodule`` (a supernet data
     module, set up here): ``calib_batches`` training batches are cached as tensors; the validation
     split is cached too with ``cache_val`` (repeated scoring, e.g. a search) and cut to

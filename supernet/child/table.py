@@ -107,8 +107,9 @@ class ResumableTable:
         self.path = check_file_destination(path, "output")
         self.rows: list[dict[str, Any]] = read_rows(self.path)
         if self.rows and "arch" not in self.rows[0]:
-            raise ValueError(f"{self.path} exists but has no 'arch' column: not a table of children "
-                             "(choose another output=)")
+            raise ValueError(
+                f"{self.path} exists but has no 'arch' column: not a table of children (choose another output=)"
+            )
         self.done = {row["arch"] for row in self.rows}
 
     def todo(self, archs: Iterable[Arch]) -> list[Arch]:

@@ -23,8 +23,14 @@ CONFIG_PATH = str(config_dir())
 # cannot be written): one line, exit code 2. ``supernet.training.DivergenceError`` is a
 # FloatingPointError (an ArithmeticError); OSError covers missing files, permissions, full disks;
 # OmegaConfBaseException a config key that is missing, mistyped or not interpolable.
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, KeyError, TypeError, ArithmeticError,
-                                                OmegaConfBaseException)
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError,
+    OSError,
+    KeyError,
+    TypeError,
+    ArithmeticError,
+    OmegaConfBaseException,
+)
 
 
 def plain(cfg: Any) -> Any:
@@ -86,6 +92,13 @@ def evaluator(cfg: DictConfig, loaded, *, cache_val: bool = False, val_batches: 
 
     lat = plain(cfg.latency)
     latency = LatencySettings(**{**lat, "device": str(resolve_device(str(lat.get("device", "cpu"))))})
-    return evaluator_for(loaded.model, instantiate(cfg.data), calib_batches=cfg.calib_batches,
-                         device=resolve_device(str(cfg.device)), latency=latency, cache_val=cache_val,
-                         val_batches=val_batches, test=test)
+    return evaluator_for(
+        loaded.model,
+        instantiate(cfg.data),
+        calib_batches=cfg.calib_batches,
+        device=resolve_device(str(cfg.device)),
+        latency=latency,
+        cache_val=cache_val,
+        val_batches=val_batches,
+        test=test,
+    )

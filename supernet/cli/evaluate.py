@@ -71,12 +71,24 @@ def print_rows(rows: list[dict]) -> None:
     table = Table(title="children (BN recalibrated)")
     for col in ("arch", "source", "MMACs", "params (M)", "latency ms", "val acc", "test acc"):
         # the arch folds so that the numbers stay whole on a narrow (or non-tty, 80-column) console
-        table.add_column(col, justify="left" if col in ("arch", "source") else "right",
-                         overflow="fold", no_wrap=col != "arch", min_width=16 if col == "arch" else None)
+        table.add_column(
+            col,
+            justify="left" if col in ("arch", "source") else "right",
+            overflow="fold",
+            no_wrap=col != "arch",
+            min_width=16 if col == "arch" else None,
+        )
     for r in rows:
         num = lambda key, fmt, r=r: format(float(r[key]), fmt) if r.get(key) not in (None, "") else "-"
-        table.add_row(str(r["arch"]), str(r["source"]), num("mmacs", ".2f"), num("params_m", ".3f"),
-                      num("latency_ms", ".2f"), num("val_acc", ".4f"), num("test_acc", ".4f"))
+        table.add_row(
+            str(r["arch"]),
+            str(r["source"]),
+            num("mmacs", ".2f"),
+            num("params_m", ".3f"),
+            num("latency_ms", ".2f"),
+            num("val_acc", ".4f"),
+            num("test_acc", ".4f"),
+        )
     Console().print(table)
 
 

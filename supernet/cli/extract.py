@@ -26,12 +26,21 @@ def run(cfg: DictConfig) -> dict:
     loaded = load(cfg)
     out = check_folder_destination(cfg.out, cfg.overwrite)
     arch = loaded.space.resolve(plain(cfg.arch))
-    metrics = extract_artifact(evaluator(cfg, loaded), arch, out, model_kwargs=loaded.meta.get("model_kwargs"),
-                               overwrite=cfg.overwrite, onnx=cfg.onnx, source={"checkpoint": str(Path(cfg.ckpt_path))})
-    print(f"child {arch}\n  {metrics['mmacs']:.2f} MMACs, {metrics['params'] / 1e6:.3f} M params, "
-          f"val acc {metrics['val_acc']:.4f}, test acc {metrics['test_acc']:.4f}, "
-          f"latency {metrics['latency']['ms']:.2f} ms ({metrics['latency']['device']}, "
-          f"batch {metrics['latency']['batch_size']})\n  onnx: {metrics['onnx']}\nartifact: {out}")
+    metrics = extract_artifact(
+        evaluator(cfg, loaded),
+        arch,
+        out,
+        model_kwargs=loaded.meta.get("model_kwargs"),
+        overwrite=cfg.overwrite,
+        onnx=cfg.onnx,
+        source={"checkpoint": str(Path(cfg.ckpt_path))},
+    )
+    print(
+        f"child {arch}\n  {metrics['mmacs']:.2f} MMACs, {metrics['params'] / 1e6:.3f} M params, "
+        f"val acc {metrics['val_acc']:.4f}, test acc {metrics['test_acc']:.4f}, "
+        f"latency {metrics['latency']['ms']:.2f} ms ({metrics['latency']['device']}, "
+        f"batch {metrics['latency']['batch_size']})\n  onnx: {metrics['onnx']}\nartifact: {out}"
+    )
     return metrics
 
 

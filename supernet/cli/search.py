@@ -30,8 +30,9 @@ def run(cfg: DictConfig) -> dict:
     check_algorithm(cfg.algorithm)
     out = Path(HydraConfig.get().runtime.output_dir)
     targets = expand(plain(cfg.constraints) or {})
-    settings = EvolutionSettings(cfg.population, cfg.iterations, cfg.mutation_prob, cfg.crossover_ratio,
-                                 cfg.parents, cfg.max_tries)
+    settings = EvolutionSettings(
+        cfg.population, cfg.iterations, cfg.mutation_prob, cfg.crossover_ratio, cfg.parents, cfg.max_tries
+    )
     if cfg.extract_best:
         for target in targets:
             check_folder_destination(out / f"best_{target.label}", overwrite=False)
@@ -41,24 +42,47 @@ def run(cfg: DictConfig) -> dict:
     check_targets(loaded.space, targets, ev.complexity, ev.latency)  # now latency limits too
     with Progress() as bar:
         task = bar.add_task(f"{cfg.algorithm} search", total=settings.budget * len(targets))
-        result = run_search(loaded.space, ev, targets, cfg.algorithm, settings, cfg.seed,
-                            progress=lambda target, candidate: bar.advance(task))
+        result = run_search(
+            loaded.space,
+            ev,
+            targets,
+            cfg.algorithm,
+            settings,
+            cfg.seed,
+            progress=lambda target, candidate: bar.advance(task),
+        )
     write_rows(out / "history.csv", result.history)
     write_rows(out / "pareto.csv", [candidate.report(ev).row() for candidate in result.front()])
     model = loaded.model
     for target, cand in result.best.items():
         report = cand.report(ev).to_dict()
         del report["arch"]  # the document holds the arch already (as a mapping and as a string)
-        doc = arch_document(loaded.space, cand.arch, model.num_classes, model.in_chans, loaded.meta.get("model_kwargs"),
-                            constraints=target.as_dict(), algorithm=cfg.algorithm, checkpoint=str(cfg.ckpt_path),
-                            **report)
+        doc = arch_document(
+            loaded.space,
+            cand.arch,
+            model.num_classes,
+            model.in_chans,
+            loaded.meta.get("model_kwargs"),
+            constraints=target.as_dict(),
+            algorithm=cfg.algorithm,
+            checkpoint=str(cfg.ckpt_path),
+            **report,
+        )
         with atomic_file(out / f"best_{target.label}.yaml") as tmp:
             tmp.write_text(yaml.safe_dump(doc, sort_keys=False))
-        print(f"{target.label}: {cand.arch}  val acc {cand.val_acc:.4f}, {cand.macs / 1e6:.2f} MMACs, "
-              f"{cand.params / 1e6:.3f} M params" + (f", {cand.latency_ms:.2f} ms" if cand.latency_ms else ""))
+        print(
+            f"{target.label}: {cand.arch}  val acc {cand.val_acc:.4f}, {cand.macs / 1e6:.2f} MMACs, "
+            f"{cand.params / 1e6:.3f} M params" + (f", {cand.latency_ms:.2f} ms" if cand.latency_ms else "")
+        )
         if cfg.extract_best:
-            extract_artifact(ev, cand.arch, out / f"best_{target.label}", model_kwargs=loaded.meta.get("model_kwargs"),
-                             onnx=cfg.onnx, source={"checkpoint": str(cfg.ckpt_path), "constraints": target.as_dict()})
+            extract_artifact(
+                ev,
+                cand.arch,
+                out / f"best_{target.label}",
+                model_kwargs=loaded.meta.get("model_kwargs"),
+                onnx=cfg.onnx,
+                source={"checkpoint": str(cfg.ckpt_path), "constraints": target.as_dict()},
+            )
     print(f"results: {out} (history.csv, pareto.csv, best_*.yaml)")
     return {"result": result, "output_dir": str(out)}
 

@@ -1,9 +1,9 @@
 """``supernet-train``: train a supernet (Hydra app over ``conf/train.yaml``).
 
-    supernet-train                                   # quickstart: tiny space on digits, CPU
-    supernet-train experiment=bignas_cifar10 data.root=/data/cifar
-    supernet-train trainer.max_epochs=3 sampler.num_random=3
-    supernet-train -m seed=0,1,2                     # sweep
+supernet-train                                   # quickstart: tiny space on digits, CPU
+supernet-train experiment=bignas_cifar10 data.root=/data/cifar
+supernet-train trainer.max_epochs=3 sampler.num_random=3
+supernet-train -m seed=0,1,2                     # sweep
 """
 
 from __future__ import annotations
@@ -28,13 +28,23 @@ def build_module(cfg: DictConfig, num_classes: int, in_chans: int, data_sampler=
     model = cfg.model
     distill = instantiate(cfg.distill) if cfg.distill.get("_target_") else None
     return SupernetModule(
-        space, num_classes, in_chans,
-        model_kwargs=plain(model.kwargs), sampler=instantiate(cfg.sampler), data_sampler=data_sampler,
-        distill=distill, label_smoothing=model.label_smoothing,
+        space,
+        num_classes,
+        in_chans,
+        model_kwargs=plain(model.kwargs),
+        sampler=instantiate(cfg.sampler),
+        data_sampler=data_sampler,
+        distill=distill,
+        label_smoothing=model.label_smoothing,
         optimizer=instantiate({k: v for k, v in plain(model.optimizer).items() if v is not None}),
-        weight_decay=model.weight_decay, schedule=plain(model.schedule), grad_clip=plain(model.grad_clip),
-        accumulate=model.accumulate, seed=cfg.seed, on_nonfinite=model.on_nonfinite,
-        check_arch_sync=model.check_arch_sync, channels_last=model.channels_last,
+        weight_decay=model.weight_decay,
+        schedule=plain(model.schedule),
+        grad_clip=plain(model.grad_clip),
+        accumulate=model.accumulate,
+        seed=cfg.seed,
+        on_nonfinite=model.on_nonfinite,
+        check_arch_sync=model.check_arch_sync,
+        channels_last=model.channels_last,
         sync_batchnorm=bool(cfg.trainer.get("sync_batchnorm", False)),
     )
 
@@ -47,8 +57,9 @@ def build_trainer(cfg: DictConfig, output_dir: Path, **overrides: Any):
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
     callbacks.append(instantiate(cfg.validation, children=plain(cfg.validation.children)))
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
-    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
-                       default_root_dir=str(output_dir), **overrides)
+    return instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, default_root_dir=str(output_dir), **overrides
+    )
 
 
 def resolve_ckpt(ckpt_path: str | None, output_dir: Path) -> str | None:
@@ -72,11 +83,18 @@ def print_summary(rows: list[dict[str, Any]], output_dir: Path) -> None:
 
     table = Table(title="validation children (BN recalibrated)")
     for col in ("child", "arch", "MMACs", "params (M)", "val acc", "test acc"):
-        table.add_column(col, justify="left" if col in ("child", "arch") else "right",
-                         overflow="fold", no_wrap=col != "arch")
+        table.add_column(
+            col, justify="left" if col in ("child", "arch") else "right", overflow="fold", no_wrap=col != "arch"
+        )
     for r in rows:
-        table.add_row(r["child"], r["arch"], f"{r['mmacs']:.2f}", f"{r['params_m']:.3f}",
-                      f"{r['val_acc']:.4f}", f"{r['test_acc']:.4f}")
+        table.add_row(
+            r["child"],
+            r["arch"],
+            f"{r['mmacs']:.2f}",
+            f"{r['params_m']:.3f}",
+            f"{r['val_acc']:.4f}",
+            f"{r['test_acc']:.4f}",
+        )
     console = Console()
     console.print(table)
     console.print(f"checkpoints: {output_dir / 'checkpoints'}")

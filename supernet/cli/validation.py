@@ -88,8 +88,10 @@ def validate_train_config(cfg: DictConfig) -> None:
         _number(cfg, "trainer.limit_train_batches", low=0, low_open=True)
     # the training step optimises by hand (one step for all children): Lightning's automatic
     # clipping and accumulation do not apply, the model group has its own
-    for key, neutral, instead in (("trainer.gradient_clip_val", (None, 0), "model.grad_clip.value"),
-                                  ("trainer.accumulate_grad_batches", (None, 1), "a larger data.batch_size")):
+    for key, neutral, instead in (
+        ("trainer.gradient_clip_val", (None, 0), "model.grad_clip.value"),
+        ("trainer.accumulate_grad_batches", (None, 1), "a larger data.batch_size"),
+    ):
         if _get(cfg, key) not in neutral:
             raise ConfigError(f"{key} does not apply to supernet training (it optimises by hand): use {instead}")
     if _get(cfg, "sampler.num_random") is not None:

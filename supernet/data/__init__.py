@@ -6,6 +6,12 @@ from supernet.data.synthetic import SyntheticDataModule
 from supernet.data.vision import CIFARDataModule, ImageFolderDataModule
 
 __all__ = [
-    "SupernetDataModule", "IndexedDataset", "ResumableDataLoader", "SeededDraws", "DigitsDataModule",
-    "SyntheticDataModule", "CIFARDataModule", "ImageFolderDataModule",
+    "SupernetDataModule",
+    "IndexedDataset",
+    "ResumableDataLoader",
+    "SeededDraws",
+    "DigitsDataModule",
+    "SyntheticDataModule",
+    "CIFARDataModule",
+    "ImageFolderDataModule",
 ]

@@ -99,8 +99,14 @@ class SupernetDataModule(pl.LightningDataModule):
     num_classes: int
     in_chans: int
 
-    def __init__(self, batch_size: int = 64, eval_batch_size: int | None = None, num_workers: int = 0,
-                 seed: int = 0, pin_memory: bool = False):
+    def __init__(
+        self,
+        batch_size: int = 64,
+        eval_batch_size: int | None = None,
+        num_workers: int = 0,
+        seed: int = 0,
+        pin_memory: bool = False,
+    ):
         super().__init__()
         if batch_size <= 0:
             raise ValueError(f"data.batch_size must be a positive integer, got {batch_size}")
@@ -112,11 +118,22 @@ class SupernetDataModule(pl.LightningDataModule):
         self.test_set: Dataset | None = None
         self.train_sampler: Sampler[int] | None = None  # replaced by the PA&DA data sampler when configured
 
-    def _loader(self, dataset: Dataset, batch_size: int, sampler=None, drop_last=False,
-                loader_cls: type[DataLoader] = DataLoader) -> DataLoader:
+    def _loader(
+        self,
+        dataset: Dataset,
+        batch_size: int,
+        sampler=None,
+        drop_last=False,
+        loader_cls: type[DataLoader] = DataLoader,
+    ) -> DataLoader:
         return loader_cls(
-            dataset, batch_size=batch_size, sampler=sampler, drop_last=drop_last, num_workers=self.num_workers,
-            pin_memory=self.pin_memory, persistent_workers=self.num_workers > 0,
+            dataset,
+            batch_size=batch_size,
+            sampler=sampler,
+            drop_last=drop_last,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
         )
 
     def _check(self, dataset: Dataset | None, split: str) -> Dataset:
@@ -129,11 +146,14 @@ class SupernetDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         train = self._check(self.train_set, "train")
         if not isinstance(train, IndexedDataset):
-            raise TypeError(f"{type(self).__name__}.train_set must be a supernet.data.IndexedDataset (it yields "
-                            "the sample index that PA&DA scores and that seeds the augmentations)")
+            raise TypeError(
+                f"{type(self).__name__}.train_set must be a supernet.data.IndexedDataset (it yields "
+                "the sample index that PA&DA scores and that seeds the augmentations)"
+            )
         sampler = self.train_sampler or UniformDataSampler(len(train), self.seed)  # type: ignore[arg-type]
-        return self._loader(train, self.batch_size, sampler, drop_last=len(train) >= self.batch_size,
-                            loader_cls=ResumableDataLoader)
+        return self._loader(
+            train, self.batch_size, sampler, drop_last=len(train) >= self.batch_size, loader_cls=ResumableDataLoader
+        )
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self._check(self.val_set, "validation"), self.eval_batch_size)

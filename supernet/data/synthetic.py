@@ -23,8 +23,9 @@ class SyntheticImages(Dataset):
 
 
 class SyntheticDataModule(SupernetDataModule):
-    def __init__(self, num_samples: int = 1024, image_size: int = 32, in_chans: int = 3, num_classes: int = 10,
-                 **kwargs):
+    def __init__(
+        self, num_samples: int = 1024, image_size: int = 32, in_chans: int = 3, num_classes: int = 10, **kwargs
+    ):
         super().__init__(**kwargs)
         self.num_samples, self.image_size = num_samples, image_size
         self.in_chans, self.num_classes = in_chans, num_classes

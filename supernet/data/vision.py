@@ -33,8 +33,11 @@ def _split(n: int, val_size: int, seed: int) -> tuple[list[int], list[int]]:
 # strings around them) reads them, as ``torch.load(weights_only=True)`` does for checkpoints: a
 # crafted file cannot run code.
 _CIFAR_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("_codecs", "encode"),
 }
 _CIFAR_FILES = {  # folder, training files, test files, label key
     10: ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], "labels"),
@@ -69,13 +72,17 @@ def read_cifar(root: str | Path, num_classes: int, train: bool) -> tuple[np.ndar
         except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError) as err:
             raise ValueError(f"{path} is not a CIFAR-{num_classes} batch file: {err}") from None
         if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(batch_labels) != len(data):
-            raise ValueError(f"{path} is not a CIFAR-{num_classes} batch file: data of shape {data.shape} "
-                             f"with {len(batch_labels)} labels")
+            raise ValueError(
+                f"{path} is not a CIFAR-{num_classes} batch file: data of shape {data.shape} "
+                f"with {len(batch_labels)} labels"
+            )
         images.append(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
         labels += [int(v) for v in batch_labels]
     bad = [v for v in labels if not 0 <= v < num_classes]
     if bad:
-        raise ValueError(f"CIFAR-{num_classes} files under {str(root)!r} have label {bad[0]}, outside 0..{num_classes - 1}")
+        raise ValueError(
+            f"CIFAR-{num_classes} files under {str(root)!r} have label {bad[0]}, outside 0..{num_classes - 1}"
+        )
     return np.concatenate(images), labels
 
 
@@ -100,8 +107,16 @@ class CIFARDataModule(SupernetDataModule):
 
     in_chans = 3
 
-    def __init__(self, root: str = "data", num_classes: int = 10, download: bool = False, val_size: int = 5000,
-                 split_seed: int = 0, augment: bool = True, **kwargs):
+    def __init__(
+        self,
+        root: str = "data",
+        num_classes: int = 10,
+        download: bool = False,
+        val_size: int = 5000,
+        split_seed: int = 0,
+        augment: bool = True,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if num_classes not in CIFAR_STATS:
             raise ValueError(f"data.num_classes must be 10 or 100 for CIFAR, got {num_classes}")
@@ -128,13 +143,16 @@ class CIFARDataModule(SupernetDataModule):
         aug = [T.RandomCrop(32, padding=4), T.RandomHorizontalFlip()] if self.augment else []
         images, labels = read_cifar(self.root, self.num_classes, train=True)
         if not 0 < self.val_size < len(labels):
-            raise ValueError(f"data.val_size={self.val_size} must be between 1 and the {len(labels)} training images - 1")
+            raise ValueError(
+                f"data.val_size={self.val_size} must be between 1 and the {len(labels)} training images - 1"
+            )
         train_idx, val_idx = _split(len(labels), self.val_size, self.split_seed)
         self.train_set = IndexedDataset(Subset(CIFARSplit(images, labels, T.Compose(aug + norm)), train_idx))
         self.calib_set = self.train_set
         self.val_set = IndexedDataset(Subset(CIFARSplit(images, labels, T.Compose(norm)), val_idx))
-        self.test_set = IndexedDataset(CIFARSplit(*read_cifar(self.root, self.num_classes, train=False),
-                                                  T.Compose(norm)))
+        self.test_set = IndexedDataset(
+            CIFARSplit(*read_cifar(self.root, self.num_classes, train=False), T.Compose(norm))
+        )
 
 
 class ImageFolderDataModule(SupernetDataModule):
@@ -143,8 +161,15 @@ class ImageFolderDataModule(SupernetDataModule):
 
     in_chans = 3
 
-    def __init__(self, root: str, image_size: int = 224, val_size: int = 10000, split_seed: int = 0,
-                 num_classes: int | None = None, **kwargs):
+    def __init__(
+        self,
+        root: str,
+        image_size: int = 224,
+        val_size: int = 10000,
+        split_seed: int = 0,
+        num_classes: int | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.root, self.image_size, self.val_size, self.split_seed = Path(root), image_size, val_size, split_seed
         self.expected_classes = num_classes
@@ -157,10 +182,14 @@ class ImageFolderDataModule(SupernetDataModule):
 
         for split in ("train", "val"):
             if not (self.root / split).is_dir():
-                raise FileNotFoundError(f"image folder {str(self.root / split)!r} does not exist (data.root={str(self.root)!r})")
+                raise FileNotFoundError(
+                    f"image folder {str(self.root / split)!r} does not exist (data.root={str(self.root)!r})"
+                )
         mean, std = IMAGENET_STATS
         size = self.image_size
-        train_tf = T.Compose([T.RandomResizedCrop(size), T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(mean, std)])
+        train_tf = T.Compose(
+            [T.RandomResizedCrop(size), T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(mean, std)]
+        )
         eval_tf = T.Compose([T.Resize(int(size / 0.875)), T.CenterCrop(size), T.ToTensor(), T.Normalize(mean, std)])
         train_aug = datasets.ImageFolder(str(self.root / "train"), transform=train_tf)
         train_plain = datasets.ImageFolder(str(self.root / "train"), transform=eval_tf)
@@ -168,7 +197,8 @@ class ImageFolderDataModule(SupernetDataModule):
         self.num_classes = len(train_aug.classes)
         if self.expected_classes is not None and self.expected_classes != self.num_classes:
             raise ValueError(
-                f"data.num_classes={self.expected_classes} but {self.root / 'train'} has {self.num_classes} class folders"
+                f"data.num_classes={self.expected_classes} but {self.root / 'train'} has "
+                f"{self.num_classes} class folders"
             )
         if test.classes != train_aug.classes:
             raise ValueError(f"class folders of {self.root / 'val'} differ from those of {self.root / 'train'}")

@@ -43,8 +43,10 @@ class AdaptiveAlphaDivergence(nn.Module):
         super().__init__()
         for name, a in (("alpha_min", alpha_min), ("alpha_max", alpha_max)):
             if a == 0.0:
-                raise ValueError(f"distill.{name}=0 is the KL(q||p) limit, which this loss does not compute; "
-                                 "use a small non-zero value instead")
+                raise ValueError(
+                    f"distill.{name}=0 is the KL(q||p) limit, which this loss does not compute; "
+                    "use a small non-zero value instead"
+                )
         self.alpha_min, self.alpha_max, self.clip = alpha_min, alpha_max, clip
 
     def _divergence(self, log_p: torch.Tensor, log_q: torch.Tensor, alpha: float) -> torch.Tensor:

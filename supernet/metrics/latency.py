@@ -39,8 +39,9 @@ class LatencySettings:
             raise ValueError(f"latency.num_threads must be a positive integer or null, got {self.num_threads!r}")
 
 
-def median_times(fns: Sequence[Callable[[], object]], warmup: int, repeats: int,
-                 num_threads: int | None = None) -> list[float]:
+def median_times(
+    fns: Sequence[Callable[[], object]], warmup: int, repeats: int, num_threads: int | None = None
+) -> list[float]:
     """Median seconds of one call of each of ``fns``: ``warmup`` untimed calls of each, then
     ``repeats`` timed calls of each, interleaved (a, b, a, b, ...) so that drifts of the machine
     (clock frequency, other load) hit every candidate alike. Every call runs on ``num_threads``
@@ -59,9 +60,15 @@ def median_times(fns: Sequence[Callable[[], object]], warmup: int, repeats: int,
 
 
 @torch.inference_mode()
-def measure_latency(module: nn.Module, input_shape: Sequence[int], device: str | torch.device = "cpu",
-                    batch_size: int = 1, warmup: int = 10, repeats: int = 50,
-                    num_threads: int | None = 1) -> float:
+def measure_latency(
+    module: nn.Module,
+    input_shape: Sequence[int],
+    device: str | torch.device = "cpu",
+    batch_size: int = 1,
+    warmup: int = 10,
+    repeats: int = 50,
+    num_threads: int | None = 1,
+) -> float:
     """Median milliseconds of one forward of ``module`` (eval mode, already on ``device``) on a
     random batch of ``batch_size`` inputs of shape ``input_shape`` (one sample, e.g. ``(3, 224, 224)``)."""
     settings = LatencySettings(str(device), batch_size, warmup, repeats, num_threads)
@@ -78,6 +85,7 @@ def measure_latency(module: nn.Module, input_shape: Sequence[int], device: str |
 
 
 # -- lookup-table predictor ---------------------------------------------------------------------
+
 
 def layer_key(layer: nn.Module, input_shape: Sequence[int]) -> str:
     """What a layer's time depends on: its type and hyper-parameters (``repr``) and its input shape."""
@@ -124,8 +132,9 @@ class LatencyTable:
         total = 0.0
         for key, layer, shape in layer_calls(child, (s.batch_size, *input_shape)):
             if key not in self.layers:
-                self.layers[key] = measure_latency(layer, shape[1:], s.device, shape[0], s.warmup, s.repeats,
-                                                   s.num_threads)
+                self.layers[key] = measure_latency(
+                    layer, shape[1:], s.device, shape[0], s.warmup, s.repeats, s.num_threads
+                )
             total += self.layers[key]
         return total
 

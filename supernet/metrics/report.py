@@ -45,12 +45,22 @@ class ChildReport:
         """The report with its latency as one mapping (``metrics.json``)."""
         c, s = self.complexity, self.latency if self.latency_ms is not None else None
         return {
-            "arch": str(self.arch), "mmacs": c.macs / 1e6, "params_m": c.params / 1e6, "macs": c.macs,
-            "params": c.params, "val_acc": self.val_acc, "val_loss": self.val_loss, "test_acc": self.test_acc,
-            "test_loss": self.test_loss, "calib_batches": self.calib_batches,
+            "arch": str(self.arch),
+            "mmacs": c.macs / 1e6,
+            "params_m": c.params / 1e6,
+            "macs": c.macs,
+            "params": c.params,
+            "val_acc": self.val_acc,
+            "val_loss": self.val_loss,
+            "test_acc": self.test_acc,
+            "test_loss": self.test_loss,
+            "calib_batches": self.calib_batches,
             "latency": {
-                "ms": self.latency_ms, "device": s.device if s else None, "batch_size": s.batch_size if s else None,
-                "warmup": s.warmup if s else None, "repeats": s.repeats if s else None,
+                "ms": self.latency_ms,
+                "device": s.device if s else None,
+                "batch_size": s.batch_size if s else None,
+                "warmup": s.warmup if s else None,
+                "repeats": s.repeats if s else None,
                 # threads only bound a CPU measurement
                 "num_threads": s.num_threads if s and s.device == "cpu" else None,
             },

@@ -35,8 +35,9 @@ def build(space: SearchSpace | str, num_classes: int, in_chans: int = 3, **kwarg
     options = [p.name for p in inspect.signature(cls).parameters.values() if p.kind is p.KEYWORD_ONLY]
     unknown = sorted(set(kwargs) - set(options))
     if unknown:
-        raise TypeError(f"the {space.family!r} supernet ({cls.__name__}) takes no option {unknown}; "
-                        f"its options: {options}")
+        raise TypeError(
+            f"the {space.family!r} supernet ({cls.__name__}) takes no option {unknown}; its options: {options}"
+        )
     return cls(space, num_classes, in_chans, **kwargs)
 
 

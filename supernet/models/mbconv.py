@@ -71,10 +71,12 @@ class MBConvBlock(Residual):
         shortcut = ElasticShortcut(largest.in_ch, largest.out_ch, largest.stride)
         super().__init__(MBConvBody(largest, se, act, bn), shortcut, drop_path)
 
-    def configure(self, *, mid_channels: int, out_channels: int, kernel_size: int, se_channels: int,
-                  project_shortcut: bool) -> None:
-        self.body.configure(mid_channels=mid_channels, out_channels=out_channels, kernel_size=kernel_size,
-                            se_channels=se_channels)
+    def configure(
+        self, *, mid_channels: int, out_channels: int, kernel_size: int, se_channels: int, project_shortcut: bool
+    ) -> None:
+        self.body.configure(
+            mid_channels=mid_channels, out_channels=out_channels, kernel_size=kernel_size, se_channels=se_channels
+        )
         self.shortcut.configure(project_to=out_channels if project_shortcut else None)
         self.out_features = out_channels
 
@@ -88,15 +90,25 @@ class MBConvBlock(Residual):
 
 
 class MBConvSupernet(Supernet):
-    def __init__(self, space: SearchSpace, num_classes: int, in_chans: int = 3, *, dropout: float = 0.2,
-                 drop_path: float = 0.2, bn_eps: float = 1e-5, bn_momentum: float | None = 0.1,
-                 zero_init_residual: bool = True):
+    def __init__(
+        self,
+        space: SearchSpace,
+        num_classes: int,
+        in_chans: int = 3,
+        *,
+        dropout: float = 0.2,
+        drop_path: float = 0.2,
+        bn_eps: float = 1e-5,
+        bn_momentum: float | None = 0.1,
+        zero_init_residual: bool = True,
+    ):
         super().__init__(space, num_classes, in_chans)
         s = space.settings
         bn = {"bn_eps": bn_eps, "bn_momentum": bn_momentum}
         largest = mbconv_layout(space, space.max())
-        self.stem = ElasticConvBnAct(in_chans, largest.stem_out, s["stem_kernel"], s["stem_stride"],
-                                     act=s["activation"], **bn)
+        self.stem = ElasticConvBnAct(
+            in_chans, largest.stem_out, s["stem_kernel"], s["stem_stride"], act=s["activation"], **bn
+        )
         rates = iter(drop_path_rates(drop_path, sum(len(stage) for stage in largest.stages)))
         self.stages = nn.ModuleList(
             ElasticSequential(
@@ -124,8 +136,13 @@ class MBConvSupernet(Supernet):
         for stage, blocks in zip(self.stages, layout.stages):
             stage.configure(depth=len(blocks))
             for module, block in zip(stage, blocks):
-                module.configure(mid_channels=block.mid_ch, out_channels=block.out_ch, kernel_size=block.kernel,
-                                 se_channels=block.se_ch, project_shortcut=block.shortcut_conv)
+                module.configure(
+                    mid_channels=block.mid_ch,
+                    out_channels=block.out_ch,
+                    kernel_size=block.kernel,
+                    se_channels=block.se_ch,
+                    project_shortcut=block.shortcut_conv,
+                )
         self.final_expand.configure(out_channels=layout.final_out)
         self.feature_mix.configure(out_channels=layout.head_out)
 
@@ -145,7 +162,10 @@ class MBConvSupernet(Supernet):
         for stage, blocks in zip(self.stages, lay.stages):
             layers += stage.export(blocks[0].in_ch)
         layers += [
-            self.final_expand.export(lay.final_in), nn.AdaptiveAvgPool2d(1),
-            self.feature_mix.export(lay.final_out), nn.Flatten(1), self.classifier.export(lay.head_out),
+            self.final_expand.export(lay.final_in),
+            nn.AdaptiveAvgPool2d(1),
+            self.feature_mix.export(lay.final_out),
+            nn.Flatten(1),
+            self.classifier.export(lay.head_out),
         ]
         return nn.Sequential(*layers)

@@ -26,12 +26,16 @@ class ResNetBody(nn.Module):
         super().__init__()
         max_in, max_mid, max_out, stride = largest.in_ch, largest.mid_ch, largest.out_ch, largest.stride
         if kind == "basic":
-            convs = [ElasticConvBnAct(max_in, max_mid, 3, stride, **bn),
-                     ElasticConvBnAct(max_mid, max_out, 3, act=None, **bn)]
+            convs = [
+                ElasticConvBnAct(max_in, max_mid, 3, stride, **bn),
+                ElasticConvBnAct(max_mid, max_out, 3, act=None, **bn),
+            ]
         else:
-            convs = [ElasticConvBnAct(max_in, max_mid, 1, **bn),
-                     ElasticConvBnAct(max_mid, max_mid, 3, stride, **bn),
-                     ElasticConvBnAct(max_mid, max_out, 1, act=None, **bn)]
+            convs = [
+                ElasticConvBnAct(max_in, max_mid, 1, **bn),
+                ElasticConvBnAct(max_mid, max_mid, 3, stride, **bn),
+                ElasticConvBnAct(max_mid, max_out, 1, act=None, **bn),
+            ]
         self.convs = nn.ModuleList(convs)
 
     def configure(self, *, mid_channels: int, out_channels: int) -> None:
@@ -58,8 +62,11 @@ class ResNetBlock(nn.Module):
     def __init__(self, kind: str, largest: ResNetBlockLayout, drop_path: float, bn: dict):
         super().__init__()
         self.projection = largest.projection
-        shortcut = (ElasticConvBnAct(largest.in_ch, largest.out_ch, 1, largest.stride, act=None, **bn)
-                    if self.projection else nn.Identity())
+        shortcut = (
+            ElasticConvBnAct(largest.in_ch, largest.out_ch, 1, largest.stride, act=None, **bn)
+            if self.projection
+            else nn.Identity()
+        )
         self.residual = Residual(ResNetBody(kind, largest, bn), shortcut, drop_path)
         self.act = nn.ReLU()
 
@@ -83,9 +90,18 @@ class ResNetBlock(nn.Module):
 
 
 class ResNetSupernet(Supernet):
-    def __init__(self, space: SearchSpace, num_classes: int, in_chans: int = 3, *, dropout: float = 0.2,
-                 drop_path: float = 0.2, bn_eps: float = 1e-5, bn_momentum: float | None = 0.1,
-                 zero_init_residual: bool = True):
+    def __init__(
+        self,
+        space: SearchSpace,
+        num_classes: int,
+        in_chans: int = 3,
+        *,
+        dropout: float = 0.2,
+        drop_path: float = 0.2,
+        bn_eps: float = 1e-5,
+        bn_momentum: float | None = 0.1,
+        zero_init_residual: bool = True,
+    ):
         super().__init__(space, num_classes, in_chans)
         s = space.settings
         bn = {"bn_eps": bn_eps, "bn_momentum": bn_momentum}

@@ -52,17 +52,20 @@ class TransformerLayer(nn.Module):
     @torch.no_grad()
     def export(self, in_features: int) -> nn.Sequential:
         c = in_features  # the residual stream keeps its width
-        return nn.Sequential(*(
-            Residual(nn.Sequential(branch.body[0].export(c), branch.body[1].export(c)), nn.Identity())
-            for branch in (self.attn, self.mlp)
-        ))
+        return nn.Sequential(
+            *(
+                Residual(nn.Sequential(branch.body[0].export(c), branch.body[1].export(c)), nn.Identity())
+                for branch in (self.attn, self.mlp)
+            )
+        )
 
 
 class ViTSupernet(Supernet):
     stage_container = "layers"  # stage i of the space is transformer layer i
 
-    def __init__(self, space: SearchSpace, num_classes: int, in_chans: int = 3, *, dropout: float = 0.2,
-                 drop_path: float = 0.2):
+    def __init__(
+        self, space: SearchSpace, num_classes: int, in_chans: int = 3, *, dropout: float = 0.2, drop_path: float = 0.2
+    ):
         super().__init__(space, num_classes, in_chans)
         s = space.settings
         largest = vit_layout(space, space.max())
@@ -101,6 +104,10 @@ class ViTSupernet(Supernet):
     def _assemble(self) -> nn.Module:
         c = self.layout.embed_dim
         return nn.Sequential(
-            self.patch_embed.export(self.in_chans), self.pos_embed.export(c), *self.layers.export(c),
-            self.norm.export(c), ClassTokenPool(), self.classifier.export(c),
+            self.patch_embed.export(self.in_chans),
+            self.pos_embed.export(c),
+            *self.layers.export(c),
+            self.norm.export(c),
+            ClassTokenPool(),
+            self.classifier.export(c),
         )

@@ -21,7 +21,20 @@ from supernet.ops.resize import resize_to
 from supernet.ops.shortcut import ElasticShortcut
 
 __all__ = [
-    "ElasticConv2d", "ElasticBatchNorm2d", "ElasticLinear", "ElasticLayerNorm", "ElasticSqueezeExcite",
-    "ElasticConvBnAct", "ElasticShortcut", "ElasticAttention", "ElasticMlp", "ElasticPatchEmbed",
-    "ElasticPosEmbed", "ClassTokenPool", "ElasticSequential", "ElasticBlock", "Residual", "resize_to",
+    "ElasticConv2d",
+    "ElasticBatchNorm2d",
+    "ElasticLinear",
+    "ElasticLayerNorm",
+    "ElasticSqueezeExcite",
+    "ElasticConvBnAct",
+    "ElasticShortcut",
+    "ElasticAttention",
+    "ElasticMlp",
+    "ElasticPatchEmbed",
+    "ElasticPosEmbed",
+    "ClassTokenPool",
+    "ElasticSequential",
+    "ElasticBlock",
+    "Residual",
+    "resize_to",
 ]

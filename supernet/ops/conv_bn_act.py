@@ -11,9 +11,19 @@ from supernet.ops.elastic_conv import ElasticConv2d
 
 
 class ElasticConvBnAct(nn.Module):
-    def __init__(self, max_in: int, max_out: int, kernel: int = 1, stride: int = 1, *,
-                 depthwise: bool = False, bn: bool = True, act: str | None = "relu",
-                 bn_eps: float = 1e-5, bn_momentum: float | None = 0.1):
+    def __init__(
+        self,
+        max_in: int,
+        max_out: int,
+        kernel: int = 1,
+        stride: int = 1,
+        *,
+        depthwise: bool = False,
+        bn: bool = True,
+        act: str | None = "relu",
+        bn_eps: float = 1e-5,
+        bn_momentum: float | None = 0.1,
+    ):
         super().__init__()
         self.conv = ElasticConv2d(max_in, max_out, kernel, stride, depthwise=depthwise)
         self.bn = ElasticBatchNorm2d(max_out, bn_eps, bn_momentum) if bn else None

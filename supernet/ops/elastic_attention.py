@@ -69,8 +69,9 @@ class ElasticAttention(nn.Module):
 
     @torch.no_grad()
     def export(self, in_features: int) -> MultiHeadAttention:
-        return MultiHeadAttention(self.qkv.export(in_features), self.proj.export(self.heads * self.head_dim),
-                                  self.heads, self.head_dim)
+        return MultiHeadAttention(
+            self.qkv.export(in_features), self.proj.export(self.heads * self.head_dim), self.heads, self.head_dim
+        )
 
     def extra_repr(self) -> str:
         return f"max_heads={self.max_heads}, head_dim={self.head_dim}"

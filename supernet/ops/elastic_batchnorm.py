@@ -55,8 +55,9 @@ class ElasticBatchNorm2d(nn.Module):
     @torch.no_grad()
     def export(self, in_features: int) -> nn.BatchNorm2d:
         bn = nn.BatchNorm2d(in_features, eps=self.eps, momentum=self.momentum).to(self.weight.device)
-        for target, source in zip((bn.weight, bn.bias, bn.running_mean, bn.running_var),
-                                  self.active_weight(in_features)):
+        for target, source in zip(
+            (bn.weight, bn.bias, bn.running_mean, bn.running_var), self.active_weight(in_features)
+        ):
             target.copy_(source)
         bn.num_batches_tracked.copy_(self.num_batches_tracked)
         return bn

@@ -84,8 +84,13 @@ class ElasticConv2d(nn.Module):
         """A plain ``nn.Conv2d`` holding a copy of the active slice."""
         weight, bias = self.active_weight(in_features)
         conv = nn.Conv2d(
-            in_features, weight.shape[0], self.kernel_size, self.stride, self._pad(),
-            groups=in_features if self.depthwise else 1, bias=bias is not None,
+            in_features,
+            weight.shape[0],
+            self.kernel_size,
+            self.stride,
+            self._pad(),
+            groups=in_features if self.depthwise else 1,
+            bias=bias is not None,
         ).to(weight.device, weight.dtype)
         conv.weight.copy_(weight)
         if bias is not None:
@@ -94,5 +99,7 @@ class ElasticConv2d(nn.Module):
 
     def extra_repr(self) -> str:
         kind = "depthwise, " if self.depthwise else ""
-        return (f"{kind}max_in={self.max_in}, max_out={self.max_out}, max_kernel={self.max_kernel}, "
-                f"stride={self.stride}, padding={self.padding}")
+        return (
+            f"{kind}max_in={self.max_in}, max_out={self.max_out}, max_kernel={self.max_kernel}, "
+            f"stride={self.stride}, padding={self.padding}"
+        )

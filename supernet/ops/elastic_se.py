@@ -37,7 +37,11 @@ class ElasticSqueezeExcite(nn.Module):
     @torch.no_grad()
     def export(self, in_features: int) -> SqueezeExcite:
         fc1 = self.reduce.export(in_features)
-        se = SqueezeExcite(in_features, rd_channels=fc1.out_channels, act_layer=get_act_layer(self.act_name),
-                           gate_layer=get_act_layer(self.gate_name))
+        se = SqueezeExcite(
+            in_features,
+            rd_channels=fc1.out_channels,
+            act_layer=get_act_layer(self.act_name),
+            gate_layer=get_act_layer(self.gate_name),
+        )
         se.fc1, se.fc2 = fc1, self.expand.export(fc1.out_channels)
         return se

@@ -56,14 +56,17 @@ class ElasticPosEmbed(nn.Module):
         """Class token and position embedding for ``in_features`` channels on the active grid."""
         cls, pos = self.cls_token[..., :in_features], self.pos_embed[..., :in_features]
         if self.grid != self.max_grid:
-            pos = resample_abs_pos_embed(pos, [self.grid, self.grid], [self.max_grid, self.max_grid],
-                                         num_prefix_tokens=1)
+            pos = resample_abs_pos_embed(
+                pos, [self.grid, self.grid], [self.max_grid, self.max_grid], num_prefix_tokens=1
+            )
         return cls, pos
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] != self.grid**2:
-            raise ValueError(f"{x.shape[1]} patch tokens in, but the active child has a {self.grid}x{self.grid} "
-                             f"patch grid: resize the input to the child's resolution")
+            raise ValueError(
+                f"{x.shape[1]} patch tokens in, but the active child has a {self.grid}x{self.grid} "
+                f"patch grid: resize the input to the child's resolution"
+            )
         cls, pos = self.active_weight(x.shape[-1])
         return torch.cat([cls.expand(x.shape[0], -1, -1), x], dim=1) + pos
 

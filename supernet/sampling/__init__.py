@@ -17,7 +17,19 @@ from supernet.sampling.pada import PadaPathSampler
 from supernet.sampling.step_result import StepResult
 
 __all__ = [
-    "ArchSampler", "Child", "StepInfo", "StepResult", "FixedSampler", "DelayedShrinking", "SandwichSampler",
-    "UniformSampler", "AttentiveSampler", "PadaPathSampler", "PadaDataSampler", "ShardedSampler",
-    "UniformDataSampler", "sample_scores", "step_generator",
+    "ArchSampler",
+    "Child",
+    "StepInfo",
+    "StepResult",
+    "FixedSampler",
+    "DelayedShrinking",
+    "SandwichSampler",
+    "UniformSampler",
+    "AttentiveSampler",
+    "PadaPathSampler",
+    "PadaDataSampler",
+    "ShardedSampler",
+    "UniformDataSampler",
+    "sample_scores",
+    "step_generator",
 ]

@@ -147,8 +147,13 @@ class SandwichSampler(ArchSampler):
     ``shrinking`` (a ``DelayedShrinking`` or its keyword dict) trains only the largest child early on.
     """
 
-    def __init__(self, space: SearchSpace, seed: int = 0, num_random: int = 2,
-                 shrinking: DelayedShrinking | Mapping | None = None):
+    def __init__(
+        self,
+        space: SearchSpace,
+        seed: int = 0,
+        num_random: int = 2,
+        shrinking: DelayedShrinking | Mapping | None = None,
+    ):
         super().__init__(space, seed)
         if num_random < 0:
             raise ValueError(f"sampler.num_random must be >= 0, got {num_random}")

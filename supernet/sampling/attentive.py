@@ -25,9 +25,18 @@ from supernet.space import Arch, SearchSpace
 
 
 class AttentiveSampler(SandwichSampler):
-    def __init__(self, space: SearchSpace, seed: int = 0, num_random: int = 2, mode: str = "best_up",
-                 num_candidates: int = 3, num_bins: int = 10, prior: str = "space", max_tries: int = 200,
-                 shrinking=None):
+    def __init__(
+        self,
+        space: SearchSpace,
+        seed: int = 0,
+        num_random: int = 2,
+        mode: str = "best_up",
+        num_candidates: int = 3,
+        num_bins: int = 10,
+        prior: str = "space",
+        max_tries: int = 200,
+        shrinking=None,
+    ):
         super().__init__(space, seed, num_random, shrinking)
         if mode not in ("best_up", "worst_up"):
             raise ValueError(f"sampler.mode must be 'best_up' or 'worst_up', got {mode!r}")

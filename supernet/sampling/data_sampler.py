@@ -23,8 +23,9 @@ from supernet.sampling.pada import tau_at
 
 
 class PadaDataSampler(ShardedSampler):
-    def __init__(self, num_samples: int, seed: int = 0, ema: float = 0.5, tau_schedule: str = "linear",
-                 reweight: bool = False):
+    def __init__(
+        self, num_samples: int, seed: int = 0, ema: float = 0.5, tau_schedule: str = "linear", reweight: bool = False
+    ):
         super().__init__(num_samples, seed)
         if isinstance(ema, bool) or not isinstance(ema, (int, float)) or not 0.0 <= ema < 1.0:
             raise ValueError(f"data_sampler.ema must be in [0, 1), got {ema!r}")
@@ -67,8 +68,12 @@ class PadaDataSampler(ShardedSampler):
         return {"pada/data/entropy": entropy, "pada/data/max_prob_x_n": float(self.probs.max() * self.num_samples)}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"seed": self.seed, "probs": self.probs.clone(), "scores": self.scores.clone(),
-                "seen": self.seen.clone()}
+        return {
+            "seed": self.seed,
+            "probs": self.probs.clone(),
+            "scores": self.scores.clone(),
+            "seen": self.seen.clone(),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state["probs"].numel() != self.num_samples:
@@ -77,8 +82,9 @@ class PadaDataSampler(ShardedSampler):
         self.probs, self.scores, self.seen = state["probs"].double(), state["scores"].double(), state["seen"].bool()
 
 
-def sample_scores(logits: torch.Tensor, target: torch.Tensor | None = None,
-                  teacher_logits: torch.Tensor | None = None) -> torch.Tensor:
+def sample_scores(
+    logits: torch.Tensor, target: torch.Tensor | None = None, teacher_logits: torch.Tensor | None = None
+) -> torch.Tensor:
     """PA&DA data score per sample: norm of d(loss)/d(logits) of CE (labels) or of the soft
     cross-entropy to the teacher."""
     probs = logits.detach().float().softmax(-1)

@@ -53,9 +53,17 @@ def tau_at(schedule: str, epoch: int, max_epochs: int) -> float:
 class PadaPathSampler(SandwichSampler):
     measures_gradients = True
 
-    def __init__(self, space: SearchSpace, seed: int = 0, num_random: int = 2, ema: float = 0.5,
-                 update_every: int | None = None, tau_schedule: str = "linear", floor: float = 0.0,
-                 shrinking=None):
+    def __init__(
+        self,
+        space: SearchSpace,
+        seed: int = 0,
+        num_random: int = 2,
+        ema: float = 0.5,
+        update_every: int | None = None,
+        tau_schedule: str = "linear",
+        floor: float = 0.0,
+        shrinking=None,
+    ):
         super().__init__(space, seed, num_random, shrinking)
         if not 0.0 <= ema < 1.0:
             raise ValueError(f"sampler.ema must be in [0, 1), got {ema}")
@@ -96,10 +104,14 @@ class PadaPathSampler(SandwichSampler):
         for child in result.children:
             if not child.sampled or child.grad_scale <= 0 or child.name not in result.grad_stats:
                 continue
-            for k, (dim, importance) in enumerate(zip(self.dims, self._importances(result.grad_stats[child.name], child.grad_scale))):
+            for k, (dim, importance) in enumerate(
+                zip(self.dims, self._importances(result.grad_stats[child.name], child.grad_scale))
+            ):
                 i = dim.choices.index(self.space.value(child.arch, dim))
                 old = self.estimates[k][i]
-                self.estimates[k][i] = importance if self.seen[k][i] == 0 else self.ema * old + (1 - self.ema) * importance
+                self.estimates[k][i] = (
+                    importance if self.seen[k][i] == 0 else self.ema * old + (1 - self.ema) * importance
+                )
                 self.seen[k][i] += 1
         if self.update_every and (info.step + 1) % self.update_every == 0:
             self.update(min(1.0, max(info.progress, 0.0)) if self.tau_schedule == "linear" else 1.0)
@@ -151,9 +163,13 @@ class PadaPathSampler(SandwichSampler):
         return {d.key: dict(zip(d.choices, p)) for d, p in zip(self.dims, self.probs)}
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "probs": [list(p) for p in self.probs],
-                "estimates": [list(e) for e in self.estimates], "seen": [list(s) for s in self.seen],
-                "updates": self._updates}
+        return {
+            **super().state_dict(),
+            "probs": [list(p) for p in self.probs],
+            "estimates": [list(e) for e in self.estimates],
+            "seen": [list(s) for s in self.seen],
+            "updates": self._updates,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)

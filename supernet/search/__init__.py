@@ -6,7 +6,19 @@ from supernet.search.pareto import pareto_front
 from supernet.search.runner import ALGORITHMS, SearchResult, check_algorithm, check_targets, run_search
 
 __all__ = [
-    "Constraints", "expand", "check_achievable", "Candidate", "EvolutionSettings", "Problem", "Search",
-    "SearchExhausted", "best", "pareto_front", "run_search", "check_algorithm", "check_targets", "SearchResult",
+    "Constraints",
+    "expand",
+    "check_achievable",
+    "Candidate",
+    "EvolutionSettings",
+    "Problem",
+    "Search",
+    "SearchExhausted",
+    "best",
+    "pareto_front",
+    "run_search",
+    "check_algorithm",
+    "check_targets",
+    "SearchResult",
     "ALGORITHMS",
 ]

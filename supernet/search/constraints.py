@@ -25,8 +25,9 @@ class Constraints:
     def __post_init__(self) -> None:
         for name in NAMES:
             value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                      or not math.isfinite(value) or value <= 0):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0
+            ):
                 raise ValueError(f"constraints.{name}={value!r} must be a positive number or null")
 
     @property

@@ -56,9 +56,15 @@ class Candidate:
         return (self.val_acc, -self.val_loss)
 
     def report(self, problem: Problem) -> ChildReport:
-        return ChildReport(self.arch, Complexity(self.macs, self.params), val_acc=self.val_acc, val_loss=self.val_loss,
-                           calib_batches=problem.calib_batches, latency_ms=self.latency_ms,
-                           latency=problem.latency_settings)
+        return ChildReport(
+            self.arch,
+            Complexity(self.macs, self.params),
+            val_acc=self.val_acc,
+            val_loss=self.val_loss,
+            calib_batches=problem.calib_batches,
+            latency_ms=self.latency_ms,
+            latency=problem.latency_settings,
+        )
 
 
 @dataclass(frozen=True)
@@ -99,9 +105,14 @@ class Search:
     not depend on the limits.
     """
 
-    def __init__(self, space: SearchSpace, problem: Problem, constraints: Constraints,
-                 on_score: Callable[[Candidate, str, int], None] | None = None,
-                 cache: dict[Arch, Candidate] | None = None):
+    def __init__(
+        self,
+        space: SearchSpace,
+        problem: Problem,
+        constraints: Constraints,
+        on_score: Callable[[Candidate, str, int], None] | None = None,
+        cache: dict[Arch, Candidate] | None = None,
+    ):
         self.space, self.problem, self.constraints = space, problem, constraints
         self.on_score = on_score or (lambda candidate, method, iteration: None)
         self._scores: dict[Arch, Candidate] = {} if cache is None else cache
@@ -111,8 +122,9 @@ class Search:
     def feasible(self, arch: Arch) -> bool:
         if arch not in self._feasible:
             c, lim = self.problem.complexity(arch), self.constraints
-            ok = ((lim.macs_max is None or c.macs <= lim.macs_max)
-                  and (lim.params_max is None or c.params <= lim.params_max))
+            ok = (lim.macs_max is None or c.macs <= lim.macs_max) and (
+                lim.params_max is None or c.params <= lim.params_max
+            )
             if ok and lim.latency_ms_max is not None:  # measured only for archs within the analytic limits
                 ok = self.problem.latency(arch) <= lim.latency_ms_max
             self._feasible[arch] = ok
@@ -160,9 +172,15 @@ class Search:
             ranked = sorted(scored.values(), key=lambda c: c.fitness, reverse=True)
             parents = [c.arch for c in ranked[: settings.parents]]
             n_cross = round(settings.population * settings.crossover_ratio) if len(parents) > 1 else 0
-            makers = [("crossover", lambda parents=parents: self.space.crossover(*rng.sample(parents, 2), rng))] * n_cross
-            makers += [("mutation", lambda parents=parents: self.space.mutate(rng.choice(parents), settings.mutation_prob, rng))] * (
-                settings.population - n_cross)
+            makers = [
+                ("crossover", lambda parents=parents: self.space.crossover(*rng.sample(parents, 2), rng))
+            ] * n_cross
+            makers += [
+                (
+                    "mutation",
+                    lambda parents=parents: self.space.mutate(rng.choice(parents), settings.mutation_prob, rng),
+                )
+            ] * (settings.population - n_cross)
             for what, make in makers:
                 try:
                     arch = self.draw(make, set(scored), settings.max_tries, what)

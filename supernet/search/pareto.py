@@ -9,8 +9,9 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def pareto_front(items: Iterable[T], cost: Callable[[T], Any] = lambda c: c.macs,
-                 value: Callable[[T], Any] = lambda c: c.fitness) -> list[T]:
+def pareto_front(
+    items: Iterable[T], cost: Callable[[T], Any] = lambda c: c.macs, value: Callable[[T], Any] = lambda c: c.fitness
+) -> list[T]:
     """Non-dominated items by (``cost`` lower, ``value`` higher), sorted by increasing cost.
     Of items with equal cost only the best value is kept."""
     front, best = [], None

@@ -32,8 +32,12 @@ def check_algorithm(algorithm: str) -> None:
         raise ValueError(f"algorithm={algorithm!r} is not one of {list(ALGORITHMS)}")
 
 
-def check_targets(space: SearchSpace, targets: list[Constraints], complexity: Callable[[Arch], Complexity],
-                  latency: Callable[[Arch], float] | None = None) -> None:
+def check_targets(
+    space: SearchSpace,
+    targets: list[Constraints],
+    complexity: Callable[[Arch], Complexity],
+    latency: Callable[[Arch], float] | None = None,
+) -> None:
     """Stop, naming the smallest achievable value, when a limit is below what the smallest child
     needs. Latency limits are checked only when ``latency`` is given (it measures the smallest child)."""
     c = complexity(space.min())
@@ -44,18 +48,26 @@ def check_targets(space: SearchSpace, targets: list[Constraints], complexity: Ca
         check_achievable(target, smallest)
 
 
-def run_search(space: SearchSpace, problem: Problem, targets: list[Constraints], algorithm: str,
-               settings: EvolutionSettings, seed: int,
-               progress: Callable[[Constraints, Candidate], None] | None = None) -> SearchResult:
+def run_search(
+    space: SearchSpace,
+    problem: Problem,
+    targets: list[Constraints],
+    algorithm: str,
+    settings: EvolutionSettings,
+    seed: int,
+    progress: Callable[[Constraints, Candidate], None] | None = None,
+) -> SearchResult:
     """Search under each of ``targets``. Unreachable limits stop everything before any scoring."""
     check_algorithm(algorithm)
     check_targets(space, targets, problem.complexity, problem.latency)
     result = SearchResult()
     cache: dict = {}
     for target in targets:
+
         def record(candidate: Candidate, method: str, iteration: int, target: Constraints = target) -> None:
-            result.history.append(candidate.report(problem).row(constraints=target.label, method=method,
-                                                                iteration=iteration))
+            result.history.append(
+                candidate.report(problem).row(constraints=target.label, method=method, iteration=iteration)
+            )
             if progress is not None:
                 progress(target, candidate)
 

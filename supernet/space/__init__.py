@@ -8,6 +8,18 @@ from supernet.space.loading import available_spaces, config_dir, load_space
 from supernet.space.space import Dimension, SearchSpace
 
 __all__ = [
-    "Arch", "Choices", "ArchError", "SpaceError", "SearchSpace", "Dimension", "load_space",
-    "available_spaces", "config_dir", "Family", "ParsedSpace", "families", "get_family", "register_family",
+    "Arch",
+    "Choices",
+    "ArchError",
+    "SpaceError",
+    "SearchSpace",
+    "Dimension",
+    "load_space",
+    "available_spaces",
+    "config_dir",
+    "Family",
+    "ParsedSpace",
+    "families",
+    "get_family",
+    "register_family",
 ]

@@ -117,9 +117,7 @@ class Arch:
 
     def __init__(self, globals: Mapping[str, Any], stages: Sequence[Mapping[str, Any]]):
         object.__setattr__(self, "globals", globals if isinstance(globals, Choices) else Choices(globals))
-        object.__setattr__(
-            self, "stages", tuple(s if isinstance(s, Choices) else Choices(s) for s in stages)
-        )
+        object.__setattr__(self, "stages", tuple(s if isinstance(s, Choices) else Choices(s) for s in stages))
         object.__setattr__(self, "_hash", hash((self.globals, self.stages)))
 
     def __setattr__(self, key: str, value: Any) -> None:

@@ -14,7 +14,13 @@ def child_names(specs: Mapping[str, str] | Sequence[str]) -> dict[str, str]:
     names = {}
     for i, spec in enumerate(specs):
         spec = str(spec)
-        name = spec if spec in ("max", "min", "mid") else spec.replace(":", "") if spec.startswith("random:") else f"child{i}"
+        name = (
+            spec
+            if spec in ("max", "min", "mid")
+            else spec.replace(":", "")
+            if spec.startswith("random:")
+            else f"child{i}"
+        )
         if name in names:
             raise ValueError(f"validation.children lists {spec!r} twice")
         names[name] = spec

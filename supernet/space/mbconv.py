@@ -137,18 +137,33 @@ def mbconv_layout(space: SearchSpace, arch: Arch) -> MBConvLayout:
             out_size = conv_out_size(size, int(choice["kernel"]), stride)
             blocks.append(
                 BlockLayout(
-                    in_ch, mid, out_ch, int(choice["kernel"]), stride, se_ch, expand_conv,
-                    shortcut_pool=stride > 1, shortcut_conv=in_ch != out_ch,
-                    in_size=size, out_size=out_size,
+                    in_ch,
+                    mid,
+                    out_ch,
+                    int(choice["kernel"]),
+                    stride,
+                    se_ch,
+                    expand_conv,
+                    shortcut_pool=stride > 1,
+                    shortcut_conv=in_ch != out_ch,
+                    in_size=size,
+                    out_size=out_size,
                 )
             )
             in_ch, size = out_ch, out_size
         stages.append(tuple(blocks))
     final_out = int(round(in_ch * s["head_expand"]))
     return MBConvLayout(
-        resolution=arch.resolution, stem_out=int(arch["stem"]), stem_kernel=s["stem_kernel"],
-        stem_stride=s["stem_stride"], stem_size=stem_size, stages=tuple(stages),
-        final_in=in_ch, final_out=final_out, final_size=size, head_out=int(arch["head"]),
+        resolution=arch.resolution,
+        stem_out=int(arch["stem"]),
+        stem_kernel=s["stem_kernel"],
+        stem_stride=s["stem_stride"],
+        stem_size=stem_size,
+        stages=tuple(stages),
+        final_in=in_ch,
+        final_out=final_out,
+        final_size=size,
+        head_out=int(arch["head"]),
     )
 
 

@@ -144,14 +144,22 @@ def resnet_layout(space: SearchSpace, arch: Arch) -> ResNetLayout:
         for j in range(int(choice["depth"])):
             stride = setting["stride"] if j == 0 else 1
             out_size = conv_out_size(size, 3, stride)
-            blocks.append(ResNetBlockLayout(in_ch, mid, out_ch, stride, setting["projection"] and j == 0,
-                                            size, out_size))
+            blocks.append(
+                ResNetBlockLayout(in_ch, mid, out_ch, stride, setting["projection"] and j == 0, size, out_size)
+            )
             in_ch, size = out_ch, out_size
         stages.append(tuple(blocks))
     return ResNetLayout(
-        resolution=arch.resolution, block=s["block"], stem_out=int(arch["stem"]), stem_kernel=s["stem_kernel"],
-        stem_stride=s["stem_stride"], stem_size=stem_size, stem_pool=s["stem_pool"], stages=tuple(stages),
-        final_ch=in_ch, final_size=size,
+        resolution=arch.resolution,
+        block=s["block"],
+        stem_out=int(arch["stem"]),
+        stem_kernel=s["stem_kernel"],
+        stem_stride=s["stem_stride"],
+        stem_size=stem_size,
+        stem_pool=s["stem_pool"],
+        stages=tuple(stages),
+        final_ch=in_ch,
+        final_size=size,
     )
 
 

@@ -157,8 +157,7 @@ class SearchSpace:
         where = f"arch {str(arch)!r} does not belong to space {self.name!r}"
         if set(arch.globals) != set(self.global_choices):
             raise ArchError(
-                f"{where}: global fields {sorted(arch.globals)} differ from the space's "
-                f"{sorted(self.global_choices)}"
+                f"{where}: global fields {sorted(arch.globals)} differ from the space's {sorted(self.global_choices)}"
             )
         if len(arch.stages) != self.num_stages:
             raise ArchError(f"{where}: it has {len(arch.stages)} stages, the space has {self.num_stages}")
@@ -207,8 +206,10 @@ class SearchSpace:
         except yaml.YAMLError as err:
             raise ArchError(f"arch file {path} is not valid YAML: {first_line(err)}") from None
         if isinstance(data, Mapping) and isinstance(data.get("space"), Mapping) and data["space"] != self._declaration:
-            raise ArchError(f"arch file {path} was made for space {data['space'].get('name')!r}, which differs "
-                            f"from space {self.name!r}")
+            raise ArchError(
+                f"arch file {path} was made for space {data['space'].get('name')!r}, which differs "
+                f"from space {self.name!r}"
+            )
         if isinstance(data, Mapping) and "arch" in data:
             data = data["arch"]
         try:

@@ -33,8 +33,19 @@ from supernet.space.family import ParsedSpace, register_family
 from supernet.space.space import SearchSpace, as_choices, as_choices_map, check_keys
 
 LAYER_CHOICE_FIELDS = ("heads", "mlp_ratio")
-_TOP_KEYS = ("name", "family", "description", "resolutions", "patch_size", "head_dim", "embed_dim", "depth",
-             "layers", "qkv_bias", "norm_eps")
+_TOP_KEYS = (
+    "name",
+    "family",
+    "description",
+    "resolutions",
+    "patch_size",
+    "head_dim",
+    "embed_dim",
+    "depth",
+    "layers",
+    "qkv_bias",
+    "norm_eps",
+)
 
 
 def _positive_int(value: Any, where: str) -> int:

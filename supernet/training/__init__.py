@@ -6,6 +6,11 @@ from supernet.training.step import DivergenceError, GradientProbe, SandwichStep
 from supernet.training.validation import ChildValidation
 
 __all__ = [
-    "SupernetModule", "SandwichStep", "GradientProbe", "ChildValidation", "LastCheckpoint", "DivergenceError",
+    "SupernetModule",
+    "SandwichStep",
+    "GradientProbe",
+    "ChildValidation",
+    "LastCheckpoint",
+    "DivergenceError",
     "param_groups",
 ]

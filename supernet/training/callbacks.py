@@ -21,11 +21,18 @@ class LastCheckpoint(pl.Callback):
     wants both, plus the SIGTERM save at a batch boundary (below).
     """
 
-    def __init__(self, dirpath: str | Path, filename: str = "last", every_n_train_steps: int | None = None,
-                 save_on_exception: bool = True):
+    def __init__(
+        self,
+        dirpath: str | Path,
+        filename: str = "last",
+        every_n_train_steps: int | None = None,
+        save_on_exception: bool = True,
+    ):
         if every_n_train_steps is not None and every_n_train_steps <= 0:
-            raise ValueError(f"callbacks.last_checkpoint.every_n_train_steps must be a positive number of steps "
-                             f"or null, got {every_n_train_steps}")
+            raise ValueError(
+                f"callbacks.last_checkpoint.every_n_train_steps must be a positive number of steps "
+                f"or null, got {every_n_train_steps}"
+            )
         self.path = Path(dirpath) / f"{filename}.ckpt"
         self.every_n_train_steps = every_n_train_steps
         self.save_on_exception = save_on_exception
@@ -33,8 +40,12 @@ class LastCheckpoint(pl.Callback):
 
     def _save(self, trainer: pl.Trainer) -> None:
         """Save once per optimizer step, while fitting (never in a sanity check or a fast dev run)."""
-        if (trainer.state.fn != TrainerFn.FITTING or trainer.sanity_checking or trainer.fast_dev_run
-                or self._saved_step == trainer.global_step):
+        if (
+            trainer.state.fn != TrainerFn.FITTING
+            or trainer.sanity_checking
+            or trainer.fast_dev_run
+            or self._saved_step == trainer.global_step
+        ):
             return
         trainer.save_checkpoint(self.path)
         self._saved_step = trainer.global_step

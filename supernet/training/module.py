@@ -86,12 +86,19 @@ class SupernetModule(pl.LightningModule):
         self.data_sampler = data_sampler
         self.criterion, self.distill = LabelSmoothingCE(label_smoothing), distill  # registered: moved with the module
         self.step = SandwichStep(
-            self.supernet, self.criterion, self.distill, accumulate=accumulate,
-            channels_last=channels_last, score_samples=data_sampler is not None,
+            self.supernet,
+            self.criterion,
+            self.distill,
+            accumulate=accumulate,
+            channels_last=channels_last,
+            score_samples=data_sampler is not None,
             probe=GradientProbe(self.supernet, space.num_stages) if self.sampler.measures_gradients else None,
-            backward=self.manual_backward, no_sync=self._no_sync,
+            backward=self.manual_backward,
+            no_sync=self._no_sync,
         )
-        self.optimizer_factory = optimizer or (lambda params: torch.optim.SGD(params, lr=0.1, momentum=0.9, nesterov=True))
+        self.optimizer_factory = optimizer or (
+            lambda params: torch.optim.SGD(params, lr=0.1, momentum=0.9, nesterov=True)
+        )
         self.weight_decay = weight_decay
         self.schedule = dict(schedule or {"name": "cosine"})
         self.grad_clip = dict(grad_clip or {})
@@ -129,8 +136,11 @@ class SupernetModule(pl.LightningModule):
         sched = dict(self.schedule)
         warmup_epochs = float(sched.pop("warmup_epochs", 0.0))
         self._schedule_fn = lr_factor(
-            sched.pop("name", "cosine"), total, warmup_steps=int(warmup_epochs * per_epoch),
-            steps_per_epoch=per_epoch, **sched,
+            sched.pop("name", "cosine"),
+            total,
+            warmup_steps=int(warmup_epochs * per_epoch),
+            steps_per_epoch=per_epoch,
+            **sched,
         )
         scheduler = self.lr_schedulers()
         for group, base in zip(self.optimizers().optimizer.param_groups, scheduler.base_lrs):
@@ -179,7 +189,9 @@ class SupernetModule(pl.LightningModule):
     def _apply_step(self, result: StepResult, opt, info: StepInfo, indices: torch.Tensor) -> None:
         clip = self.grad_clip
         if clip.get("value"):
-            self.clip_gradients(opt, gradient_clip_val=clip["value"], gradient_clip_algorithm=clip.get("algorithm", "value"))
+            self.clip_gradients(
+                opt, gradient_clip_val=clip["value"], gradient_clip_algorithm=clip.get("algorithm", "value")
+            )
         opt.step()
         self.lr_schedulers().step()
         if self.data_sampler is not None:
@@ -225,13 +237,15 @@ class SupernetModule(pl.LightningModule):
     # -- checkpoints ---------------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         meta = checkpoint.setdefault(CHECKPOINT_KEY, {})
-        meta.update({
-            "space": self.space.to_dict(),
-            "num_classes": self.num_classes,
-            "in_chans": self.in_chans,
-            "model_kwargs": self.model_kwargs,
-            "sampler": self.sampler.state_dict(),
-        })
+        meta.update(
+            {
+                "space": self.space.to_dict(),
+                "num_classes": self.num_classes,
+                "in_chans": self.in_chans,
+                "model_kwargs": self.model_kwargs,
+                "sampler": self.sampler.state_dict(),
+            }
+        )
         if self.data_sampler is not None:
             meta["data_sampler"] = self.data_sampler.state_dict()
 

@@ -12,8 +12,13 @@ from collections.abc import Callable
 
 
 def lr_factor(
-    name: str, total_steps: int, warmup_steps: int = 0, final_ratio: float = 0.0,
-    steps_per_epoch: int = 1, decay_rate: float = 0.97, decay_epochs: float = 2.4,
+    name: str,
+    total_steps: int,
+    warmup_steps: int = 0,
+    final_ratio: float = 0.0,
+    steps_per_epoch: int = 1,
+    decay_rate: float = 0.97,
+    decay_epochs: float = 2.4,
 ) -> Callable[[int], float]:
     """``cosine``: warm-up then cosine from 1 to ``final_ratio``. ``exponential``: warm-up then
     ``decay_rate ** (epochs / decay_epochs)``, held at ``final_ratio`` once it gets there (BigNAS).

@@ -111,16 +111,23 @@ class SandwichStep:
             losses.append(nn.functional.cross_entropy(self.model(self.inputs(x, arch.resolution)), y))
         return mean_over_ranks(torch.stack(losses)).tolist()
 
-    def child_loss(self, child: Child, logits: torch.Tensor, y: torch.Tensor,
-              teacher_logits: torch.Tensor | None, weights: torch.Tensor | None) -> torch.Tensor:
+    def child_loss(
+        self,
+        child: Child,
+        logits: torch.Tensor,
+        y: torch.Tensor,
+        teacher_logits: torch.Tensor | None,
+        weights: torch.Tensor | None,
+    ) -> torch.Tensor:
         if child.role == "teacher" or teacher_logits is None or self.distill is None:
             per_sample = self.criterion(logits, y)
         else:
             per_sample = self.distill(logits, teacher_logits)
         return per_sample.mean() if weights is None else (per_sample * weights).sum()
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor, children: Sequence[Child],
-                 weights: torch.Tensor | None = None) -> StepResult:
+    def __call__(
+        self, x: torch.Tensor, y: torch.Tensor, children: Sequence[Child], weights: torch.Tensor | None = None
+    ) -> StepResult:
         """Forward and backward every child (gradients accumulate from zero), then synchronise the
         gradients across ranks. ``weights`` are per-sample importance weights (PA&DA), normalised
         here by their mean sum over ranks, so the loss is normalised over the *global* batch and
@@ -152,8 +159,12 @@ class SandwichStep:
             losses[child.name] = loss.detach()
             logits_of[child.name] = logits.detach()
         return StepResult(
-            children=list(children), losses=losses, logits=logits_of, finite=self._sync(losses),
-            grad_stats=grad_stats, sample_scores=torch.stack(scores).mean(0) if scores else None,
+            children=list(children),
+            losses=losses,
+            logits=logits_of,
+            finite=self._sync(losses),
+            grad_stats=grad_stats,
+            sample_scores=torch.stack(scores).mean(0) if scores else None,
         )
 
     def _sync(self, losses: dict[str, torch.Tensor]) -> bool:

@@ -47,11 +47,17 @@ class ChildValidation(pl.Callback):
         self.results = {name: {} for name in self.children}
         num_classes = pl_module.supernet.num_classes
         self.metrics = {
-            split: nn.ModuleDict({
-                name: MetricCollection({
-                    "acc": MulticlassAccuracy(num_classes, average="micro"), "loss": MeanMetric(),
-                }) for name in self.children
-            }).to(pl_module.device)
+            split: nn.ModuleDict(
+                {
+                    name: MetricCollection(
+                        {
+                            "acc": MulticlassAccuracy(num_classes, average="micro"),
+                            "loss": MeanMetric(),
+                        }
+                    )
+                    for name in self.children
+                }
+            ).to(pl_module.device)
             for split in ("val", "test")
         }
 
@@ -61,8 +67,9 @@ class ChildValidation(pl.Callback):
         if self._training_bn is None:
             self._training_bn = bn_state(supernet)
         loader = trainer.datamodule.calibration_dataloader()
-        self._bn_states = {name: calibrate_bn(supernet, loader, self.calib_batches, arch=arch)
-                           for name, arch in self.children.items()}
+        self._bn_states = {
+            name: calibrate_bn(supernet, loader, self.calib_batches, arch=arch) for name, arch in self.children.items()
+        }
 
     def _batch(self, split: str, pl_module: pl.LightningModule, batch) -> None:
         x, y = batch[0], batch[1]
@@ -114,7 +121,9 @@ class ChildValidation(pl.Callback):
     def summary_rows(self, pl_module: pl.LightningModule) -> list[dict[str, Any]]:
         """Rows of the final table (``ChildReport`` rows): arch, multiply-adds, params, val/test
         accuracy and loss of every child (NaN where that split was not evaluated)."""
-        return [ChildReport(arch, pl_module.supernet.complexity(arch), calib_batches=self.calib_batches,
-                            **self.results[name]).row(child=name)
-                for name, arch in self.children.items()]
-
+        return [
+            ChildReport(
+                arch, pl_module.supernet.complexity(arch), calib_batches=self.calib_batches, **self.results[name]
+            ).row(child=name)
+            for name, arch in self.children.items()
+        ]
