@@ -189,6 +189,26 @@ def test_extracted_children_are_exact_and_counted(name):
         assert all(type(m).__module__.startswith("torch.") for m in child.modules())
 
 
+@pytest.mark.parametrize("name", ["tiny", "resnet_cifar", "vit_tiny"])
+def test_a_float64_supernet_extracts_float64_children_exactly(name):
+    """Every exported layer takes the supernet's dtype (a float32 BN in a float64 child failed
+    with "mixed dtype"), and in float64 the child computes what the supernet does."""
+    make_space, in_chans, num_classes, _ = CASES[name]
+    space = make_space()
+    torch.manual_seed(0)
+    model = build(space, num_classes, in_chans).double().eval()
+    randomise_norms(model)
+    for arch in (space.max(), space.min()):
+        model.set_arch(arch)
+        x = torch.randn(2, in_chans, arch.resolution, arch.resolution, dtype=torch.float64)
+        with torch.no_grad():
+            expected = model(x)
+            child = model.extract()
+            got = child(x)
+        assert {t.dtype for t in child.state_dict().values() if t.is_floating_point()} == {torch.float64}
+        torch.testing.assert_close(got, expected, atol=1e-12, rtol=1e-12, msg=f"outputs differ for {arch}")
+
+
 def _settings(model: nn.Module) -> dict[str, dict]:
     """Every module's plain attributes (the active settings among them)."""
     return {

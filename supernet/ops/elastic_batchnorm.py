@@ -54,7 +54,8 @@ class ElasticBatchNorm2d(nn.Module):
 
     @torch.no_grad()
     def export(self, in_features: int) -> nn.BatchNorm2d:
-        bn = nn.BatchNorm2d(in_features, eps=self.eps, momentum=self.momentum).to(self.weight.device)
+        # the supernet's dtype too (a float64 supernet exports float64 layers, as the other ops do)
+        bn = nn.BatchNorm2d(in_features, eps=self.eps, momentum=self.momentum).to(self.weight.device, self.weight.dtype)
         for target, source in zip(
             (bn.weight, bn.bias, bn.running_mean, bn.running_var), self.active_weight(in_features)
         ):
