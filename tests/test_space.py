@@ -108,6 +108,41 @@ def test_load_space_by_path_and_unknown_name(tmp_path):
         load_space("nope")
 
 
+def test_a_bare_name_is_a_shipped_space_whatever_the_working_directory_holds(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "attentivenas").mkdir()  # e.g. a folder of runs named after the space
+    (tmp_path / "tiny").write_text("not a space")
+    assert load_space("attentivenas").name == "attentivenas" and load_space("tiny").name == "tiny"
+    with pytest.raises(SpaceError, match="search space file not found: attentivenas"):
+        load_space("./attentivenas")  # a path is a path
+    with pytest.raises(SpaceError, match="unknown search space 'attentivenas2'"):
+        load_space("attentivenas2")
+
+
+def test_a_space_file_with_a_yaml_syntax_error_is_one_line(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: broken\nstages: [unclosed\n")
+    with pytest.raises(SpaceError) as err:
+        load_space(path)
+    message = str(err.value)
+    assert "\n" not in message and f"{path}, line 3, column 1: expected ',' or ']'" in message, message
+
+
+def test_an_unknown_activation_names_its_key_value_and_the_known_ones(tiny_space):
+    for mutation, key in (
+        (lambda d: d.update(activation="hswish"), "space 'tiny' activation='hswish'"),
+        (lambda d: d["stages"][1].update(activation="hswish"), "space 'tiny' stages[1].activation='hswish'"),
+        (lambda d: d.update(se={"gate": "hsigmoid"}), "space 'tiny' se.gate='hsigmoid'"),
+    ):
+        decl = tiny_space.to_dict()
+        mutation(decl)
+        with pytest.raises(SpaceError) as err:
+            SearchSpace.from_dict(decl)
+        message = str(err.value)
+        assert message.startswith(key) and "is not a known activation; known: [" in message, message
+        assert "'hard_swish'" in message and "\n" not in message
+
+
 @pytest.mark.parametrize(
     "mutation, message",
     [

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import yaml
 
+from supernet.errors import yaml_error
 from supernet.space.errors import SpaceError
 from supernet.space.space import SearchSpace
 
@@ -20,16 +22,21 @@ def available_spaces() -> list[str]:
 
 
 def load_space(name_or_path: str | Path) -> SearchSpace:
-    """Load a space by name (``tiny``) or from a YAML file path."""
+    """Load a shipped space by name (``tiny``) or a space from a YAML file path.
+
+    A bare name (no suffix, no folder separator) always means a shipped space, whatever the working
+    directory holds (a folder named ``attentivenas`` there does not hide the shipped space); a
+    file of one's own is named as a path: ``my_space.yaml``, ``./my_space``."""
+    text = str(name_or_path)
     path = Path(name_or_path)
-    if not (path.suffix in (".yaml", ".yml") or path.exists()):
-        path = config_dir() / "space" / f"{name_or_path}.yaml"
-        if not path.exists():
-            raise SpaceError(f"unknown search space {str(name_or_path)!r}; shipped spaces: {available_spaces()}")
+    if not (isinstance(name_or_path, Path) or path.suffix or "/" in text or os.sep in text):
+        path = config_dir() / "space" / f"{text}.yaml"
+        if not path.is_file():
+            raise SpaceError(f"unknown search space {text!r}; shipped spaces: {available_spaces()}")
     if not path.is_file():
         raise SpaceError(f"search space file not found: {path}")
     try:
         declaration = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
-        raise SpaceError(f"search space file {path} is not valid YAML: {err}") from None
+        raise SpaceError(f"search space file is not valid YAML: {yaml_error(err, path)}") from None
     return SearchSpace.from_dict(declaration)

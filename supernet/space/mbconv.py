@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from timm.layers import make_divisible
+from timm.layers import create_act, get_act_layer, make_divisible
 
 from supernet.space.arch import Arch
 from supernet.space.errors import SpaceError
@@ -36,6 +36,22 @@ _STAGE_KEYS = (*STAGE_CHOICE_FIELDS, "stride", "se", "activation")
 _TOP_KEYS = ("name", "family", "description", "activation", "resolutions", "stem", "stages", "head", "se")
 _SE_DEFAULTS = {"reduction": 4, "divisor": 8, "gate": "hard_sigmoid", "activation": "relu"}
 CHANNEL_DIVISOR = 8  # expanded widths are rounded to a multiple of this
+
+
+def known_activations() -> list[str]:
+    # timm keeps its names in a private table (no public list); an empty list if it moves
+    return sorted(getattr(create_act, "_ACT_LAYER_DEFAULT", {}))
+
+
+def check_activation(value: Any, where: str) -> str:
+    """An activation name the model can build (timm's ``get_act_layer``), checked with the space so
+    that a typo names its key rather than failing deep inside the model."""
+    try:
+        if isinstance(value, str) and get_act_layer(value) is not None:
+            return value
+    except KeyError:
+        pass
+    raise SpaceError(f"{where}={value!r} is not a known activation; known: {known_activations()}")
 
 
 def parse_mbconv(decl: Mapping[str, Any]) -> ParsedSpace:
@@ -51,9 +67,11 @@ def parse_mbconv(decl: Mapping[str, Any]) -> ParsedSpace:
         raise SpaceError(f"space {name!r}: 'stages' must be a non-empty list")
     check_keys(stem, ("width", "kernel", "stride"), f"space {name!r} stem")
     check_keys(head, ("width", "expand"), f"space {name!r} head")
-    activation = decl.get("activation", "relu")
+    activation = check_activation(decl.get("activation", "relu"), f"space {name!r} activation")
     se = {**_SE_DEFAULTS, **(decl.get("se") or {})}
     check_keys(se, tuple(_SE_DEFAULTS), f"space {name!r} se")
+    for key in ("activation", "gate"):
+        check_activation(se[key], f"space {name!r} se.{key}")
 
     global_choices = {
         "resolution": as_choices(decl["resolutions"], f"space {name!r} resolutions"),
@@ -75,7 +93,11 @@ def parse_mbconv(decl: Mapping[str, Any]) -> ParsedSpace:
             raise SpaceError(f"{where}.stride: must be 1 or 2, got {stride!r}")
         stage_choices.append(choices)
         stage_settings.append(
-            {"stride": stride, "se": bool(stage.get("se", False)), "activation": stage.get("activation", activation)}
+            {
+                "stride": stride,
+                "se": bool(stage.get("se", False)),
+                "activation": check_activation(stage.get("activation", activation), f"{where}.activation"),
+            }
         )
     settings = {
         "activation": activation,
