@@ -41,6 +41,11 @@ TRAIN_CASES = [
     ("truncated checkpoint", ["ckpt_path=__TRUNCATED__"], "__TRUNCATED__"),
     ("empty checkpoint file", ["ckpt_path=__EMPTY_CKPT__"], "is an empty file, not a checkpoint"),
     ("bad space declaration", ["space.stages.0.kernel=[4]"], "kernel sizes must be odd"),
+    (
+        "unknown activation",
+        ["space.activation=hswish"],
+        "space 'tiny' activation='hswish' is not a known activation; known: [",
+    ),
     ("shrinking not a mapping", ["sampler.shrinking=0.5"], "sampler.shrinking=0.5 must be null or a mapping"),
     ("zero distillation temperature", ["distill.temperature=0"], "distill.temperature must be > 0"),
     (
@@ -139,6 +144,21 @@ def test_train_refuses_bad_input(train_results, name, overrides, expected):
     assert expected in message, message[-2000:]
     assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
     assert not (run_dir / "checkpoints").exists() or not any((run_dir / "checkpoints").iterdir())
+
+
+def test_a_yaml_syntax_error_in_a_config_file_is_one_line(tmp_path):
+    """Hydra reads the space of ``--config-dir my_conf space=my_space`` itself, and printed a
+    YAML error as a 100-line traceback with exit code 1."""
+    (tmp_path / "my_conf" / "space").mkdir(parents=True)
+    bad = tmp_path / "my_conf" / "space" / "my_space.yaml"
+    bad.write_text("name: my_space\nfamily: mbconv\nstages: [unclosed\n")
+    run_dir = tmp_path / "run"
+    cmd = [sys.executable, "-m", "supernet.train", "--config-dir", str(tmp_path / "my_conf"), "space=my_space"]
+    proc = subprocess.run([*cmd, f"hydra.run.dir={run_dir}"], capture_output=True, text=True, timeout=300)
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert f"{bad}, line 4, column 1: expected ',' or ']'" in lines[0], lines[0]
+    assert not run_dir.exists()
 
 
 def test_debug_flag_shows_the_traceback(tmp_path):

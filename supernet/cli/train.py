@@ -16,6 +16,7 @@ import hydra
 from omegaconf import DictConfig
 
 from supernet.cli.common import CONFIG_PATH, plain, user_errors
+from supernet.cli.config_errors import one_line_config_errors
 
 
 def build_module(cfg: DictConfig, num_classes: int, in_chans: int, data_sampler=None):
@@ -156,6 +157,7 @@ def train(overrides: list[str], output_dir: str | Path) -> dict[str, Any]:
     return run(compose(overrides, output_dir))
 
 
+@one_line_config_errors
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="train")
 @user_errors
 def main(cfg: DictConfig) -> None:
