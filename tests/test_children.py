@@ -24,6 +24,7 @@ import yaml
 from helpers import compose_config, train
 
 from supernet.child import ChildEvaluator, evaluator_for, load, load_checkpoint, read_checkpoint
+from supernet.child.table import read_rows
 from supernet.files import atomic_folder
 from supernet.metrics import ChildReport, LatencySettings, LatencyTable, complexity, measure_latency
 from supernet.models import build
@@ -85,7 +86,10 @@ def cli(ckpt, tmp_path_factory):
         },
         other,
     )
+    foreign = tmp / "foreign.csv"  # a table measured on another checkpoint
+    foreign.write_text(f"arch,val_acc,checkpoint_sha256,settings\n{ARCH},0.99,{'0' * 64},{{}}\n")
     cases = {
+        "foreign_table": ("evaluate", [f"ckpt_path={ckpt}", "children=[min]", f"output={foreign}"]),
         "missing": ("extract", [f"ckpt_path={tmp / 'nope.ckpt'}"]),
         "truncated": ("extract", [f"ckpt_path={truncated}"]),
         "outside": ("extract", [f"ckpt_path={ckpt}", "arch=r20s16h64/w12d2k3e1/w24d2k5e3/w32d1k3e4"]),
@@ -121,6 +125,8 @@ def cli(ckpt, tmp_path_factory):
         _, err = proc.communicate(timeout=300)
         return proc.returncode, err, folder
 
+    result.foreign = foreign
+
     yield result
     for proc, _ in procs.values():
         proc.kill()
@@ -153,8 +159,9 @@ def _assert_failed(result, *needles):
     assert lines and lines[-1].startswith("error: ") and "Traceback" not in err, err
     for needle in needles:
         assert needle in lines[-1], lines[-1]
-    leftovers = [p.name for p in folder.iterdir() if p.name not in (".hydra",) and not p.name.endswith(".log")]
-    assert leftovers == [], leftovers  # no artifact, no temporary folder, no table
+    # no artifact, no temporary folder, no table (the run folder itself may be removed: nothing ran)
+    leftovers = [p.name for p in folder.glob("*") if p.name not in (".hydra",) and not p.name.endswith(".log")]
+    assert leftovers == [], leftovers
 
 
 def test_round_trip_load_and_torch_export(ckpt, cli, artifact, tmp_path):
@@ -239,6 +246,12 @@ def test_cli_missing_checkpoint(cli):
     _assert_failed(cli("missing"), "checkpoint not found", "nope.ckpt")
 
 
+def test_cli_evaluate_refuses_a_table_of_another_checkpoint(cli):
+    before = cli.foreign.read_text()
+    _assert_failed(cli("foreign_table"), "foreign.csv holds numbers of another checkpoint", "fresh=true")
+    assert cli.foreign.read_text() == before
+
+
 def test_cli_truncated_checkpoint(cli):
     _assert_failed(cli("truncated"), "truncated.ckpt", "is not a readable checkpoint")
 
@@ -272,7 +285,7 @@ def test_extract_refuses_existing_folder_and_crashes_leave_nothing(ckpt, artifac
     assert [p.name for p in tmp_path.iterdir() if "half" in p.name] == []
 
 
-def test_evaluate_table_grid_and_resume(ckpt, tmp_path):
+def test_evaluate_table_grid_and_resume(ckpt, tmp_path, capsys):
     from supernet.cli.evaluate import run
 
     table = tmp_path / "table.csv"
@@ -287,8 +300,91 @@ def test_evaluate_table_grid_and_resume(ckpt, tmp_path):
     again = run(compose_config("evaluate", [*base, "children=[min,mid]"], tmp_path))
     assert [r["arch"] for r in again] == [r["arch"] for r in rows] + [str(space.mid())]
     assert [dict(r) for r in again[:4]] == [{k: str(v) for k, v in r.items()} for r in rows]
+    printed = capsys.readouterr().out  # not a terminal: the whole table, not 80 columns of it
+    assert "test acc" in printed and all(f"│ {r['arch']} " in printed for r in again), printed
     with pytest.raises(ArchError, match="stage<i>.<field>"):
         run(compose_config("evaluate", [*base, "grid=width"], tmp_path))
+
+
+def _other_checkpoint(ckpt: Path, path: Path) -> Path:
+    """``ckpt`` with one weight changed: another supernet of the same space."""
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    name = next(k for k in state["state_dict"] if k.startswith("supernet.") and k.endswith("weight"))
+    state["state_dict"][name] = state["state_dict"][name] + 0.01
+    torch.save(state, path)
+    return path
+
+
+def test_evaluate_tables_are_tied_to_their_checkpoint_and_settings(ckpt, tmp_path):
+    """A rerun into a table resumes only on the same supernet weights with the same settings; any
+    other is refused naming what differs, before any child is measured; fresh=true starts afresh."""
+    from supernet.cli.evaluate import run
+
+    table = tmp_path / "table.csv"
+    base = [f"output={table}", "children=[min]", *QUICK]
+    first = run(compose_config("evaluate", [f"ckpt_path={ckpt}", *base], tmp_path))
+    written = table.read_text()
+    sha = load_checkpoint(ckpt).fingerprint
+    assert first[0]["checkpoint_sha256"] == sha and json.loads(first[0]["settings"])["calib_batches"] == 2
+    copy = tmp_path / "copy.ckpt"  # the same weights elsewhere: the same supernet
+    copy.write_bytes(ckpt.read_bytes())
+    resumed = run(compose_config("evaluate", [f"ckpt_path={copy}", *base], tmp_path))
+    assert resumed == [{k: str(v) for k, v in r.items()} for r in first] and table.read_text() == written
+
+    other = _other_checkpoint(ckpt, tmp_path / "other.ckpt")
+    for overrides, message in (
+        ([f"ckpt_path={other}"], rf"holds numbers of another checkpoint \(SHA-256 {sha[:12]}\.\.\. there"),
+        ([f"ckpt_path={ckpt}", "calib_batches=1"], r"other settings \(calib_batches=2 there, 1 now\)"),
+        ([f"ckpt_path={ckpt}", "data.split_seed=1"], r"data\.split_seed=0 there, 1 now"),
+        ([f"ckpt_path={ckpt}", "latency.repeats=4"], r"latency\.repeats=3 there, 4 now"),
+    ):
+        with pytest.raises(ValueError, match=message + ".*give another output=, or fresh=true"):
+            run(compose_config("evaluate", [*base, *overrides, "children=[min,max]"], tmp_path))
+        assert table.read_text() == written  # untouched
+    fresh = run(compose_config("evaluate", [f"ckpt_path={other}", *base, "fresh=true"], tmp_path))
+    assert [r["checkpoint_sha256"] for r in read_rows(table)] == [load_checkpoint(other).fingerprint]
+    assert fresh[0]["val_acc"] != first[0]["val_acc"] or fresh[0]["val_loss"] != first[0]["val_loss"]
+
+    old = tmp_path / "old.csv"  # a table of children that does not say what it was measured on
+    old.write_text(f"arch,val_acc\n{ARCH},0.99\n")
+    with pytest.raises(ValueError, match="old.csv does not say which checkpoint and settings"):
+        run(compose_config("evaluate", [f"ckpt_path={ckpt}", f"output={old}", "children=[min]", *QUICK], tmp_path))
+
+
+def test_search_resumes_its_history_and_refuses_another_checkpoint(ckpt, tmp_path, monkeypatch):
+    """An interrupted search rerun into its folder scores only what it had not scored, and ends
+    with the history and best child of an uninterrupted search; a folder holding a search of
+    another checkpoint or with other settings is refused."""
+    from supernet.cli.search import run
+
+    settings = ["constraints.macs_max=2000000", "population=3", "iterations=1", "parents=2", *QUICK]
+    whole = tmp_path / "whole"
+    run(compose_config("search", [f"ckpt_path={ckpt}", *settings], whole))
+    history = read_rows(whole / "history.csv")
+    assert len(history) == 6 and {r["checkpoint_sha256"] for r in history} == {load_checkpoint(ckpt).fingerprint}
+
+    cut = tmp_path / "cut"  # killed after 4 of 6 scorings: history.csv holds 4 rows
+    cut.mkdir()
+    (cut / "history.csv").write_text("".join((whole / "history.csv").read_text().splitlines(True)[:5]))
+    scored = []
+    score = ChildEvaluator.score
+    monkeypatch.setattr(
+        ChildEvaluator, "score", lambda self, arch, split: scored.append(arch) or score(self, arch, split)
+    )
+    run(compose_config("search", [f"ckpt_path={ckpt}", *settings], cut))
+    assert [str(a) for a in scored] == [r["arch"] for r in history[4:]]
+    for name in ("history.csv", "pareto.csv", "best_macs_max_2000000.yaml"):
+        assert (cut / name).read_text() == (whole / name).read_text(), name
+
+    other = _other_checkpoint(ckpt, tmp_path / "other.ckpt")
+    with pytest.raises(ValueError, match="history.csv holds numbers of another checkpoint.*fresh=true"):
+        run(compose_config("search", [f"ckpt_path={other}", *settings], whole))
+    with pytest.raises(ValueError, match=r"other settings \(data\.seed=0 there, 1 now, search\.seed=0 there, 1 now\)"):
+        run(compose_config("search", [f"ckpt_path={ckpt}", *settings, "seed=1"], whole))
+    (whole / "best_old_limit.yaml").write_text("a best file of the search replaced")
+    run(compose_config("search", [f"ckpt_path={other}", *settings, "fresh=true"], whole))
+    assert {r["checkpoint_sha256"] for r in read_rows(whole / "history.csv")} == {load_checkpoint(other).fingerprint}
+    assert not (whole / "best_old_limit.yaml").exists()
 
 
 def test_search_writes_front_history_and_best(ckpt, tmp_path):

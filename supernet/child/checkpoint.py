@@ -6,6 +6,8 @@ never arbitrary pickled objects, so a checkpoint from elsewhere cannot run code 
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,23 @@ class LoadedSupernet:
     space: SearchSpace
     meta: dict[str, Any]
     path: Path
+    fingerprint: str  # what the numbers measured on this supernet depend on (``fingerprint``)
+
+
+def fingerprint(meta: Mapping[str, Any], weights: Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 of a supernet: its space, classes, input channels and build options, and every
+    weight (name, dtype, shape, bytes). Two checkpoints with the same weights (``last.ckpt`` and a
+    ``best-*.ckpt`` of the same step, a copy elsewhere) have the same fingerprint; any training
+    step changes it. Reading the weights of a memory-mapped checkpoint once costs about a second
+    per GB: the price of a tie that survives copies, renames and touched files."""
+    digest = hashlib.sha256()
+    described = {k: meta.get(k) for k in ("space", "num_classes", "in_chans", "model_kwargs")}
+    digest.update(json.dumps(described, sort_keys=True, default=str).encode())
+    for name in sorted(weights):
+        tensor = weights[name].detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -61,10 +80,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise ValueError(f"{path}: the search space stored in the checkpoint is invalid: {first_line(err)}") from None
     model = build(space, int(meta["num_classes"]), int(meta["in_chans"]), **dict(meta.get("model_kwargs") or {}))
     weights = {k[len(WEIGHTS_PREFIX) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(WEIGHTS_PREFIX)}
+    identity = fingerprint(meta, weights)
     try:
         model.load_state_dict(weights, strict=True)
     except RuntimeError as err:
         raise ValueError(
             f"{path}: the weights do not fit the supernet of space {space.name!r} stored with them: {first_line(err)}"
         ) from None
-    return LoadedSupernet(model.to(map_location), space, meta, path)
+    return LoadedSupernet(model.to(map_location), space, meta, path, identity)

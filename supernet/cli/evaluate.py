@@ -8,7 +8,9 @@
 Columns: source (the spec, sample or grid the child came from), then the columns of
 ``supernet.metrics.ChildReport``: arch, mmacs, params_m, macs, params, val_acc/val_loss and
 test_acc/test_loss after BN recalibration, calib_batches, latency_ms (+ device, batch size,
-warm-up, repeats, threads).
+warm-up, repeats, threads), then what the numbers depend on: checkpoint_sha256 (the supernet's
+weights) and settings (BN recalibration, data, latency; ``supernet.cli.identity``). A rerun into
+a table of another checkpoint or other settings is refused (``fresh=true`` replaces it).
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ import hydra
 from omegaconf import DictConfig
 
 from supernet.cli.common import CONFIG_PATH, evaluator, load, plain, user_errors
+from supernet.cli.config_errors import one_line_config_errors
+from supernet.cli.identity import latency_settings, table_identity
+from supernet.cli.outputs import command_dir  # noqa: F401  (registers the resolver of hydra.run.dir)
 
 
 def archs_to_measure(cfg: DictConfig, space) -> dict:
@@ -40,13 +45,18 @@ def archs_to_measure(cfg: DictConfig, space) -> dict:
 
 
 def run(cfg: DictConfig) -> list[dict]:
+    from dataclasses import asdict
+
     from rich.progress import Progress
 
     from supernet.child.table import ResumableTable, write_parquet
 
     loaded = load(cfg)
     archs = archs_to_measure(cfg, loaded.space)
-    table = ResumableTable(cfg.output)
+    # checked before the data is read: a table of another checkpoint or other settings is refused
+    identity = table_identity(cfg, loaded.fingerprint, latency=asdict(latency_settings(cfg)))
+    remedy = "give another output=, or fresh=true to measure afresh into this one"
+    table = ResumableTable(cfg.output, identity, fresh=cfg.fresh, remedy=remedy)
     todo = table.todo(archs)
     if len(todo) < len(archs):
         print(f"resuming {table.path}: {len(archs) - len(todo)} of {len(archs)} children already measured")
@@ -70,7 +80,7 @@ def print_rows(rows: list[dict]) -> None:
 
     table = Table(title="children (BN recalibrated)")
     for col in ("arch", "source", "MMACs", "params (M)", "latency ms", "val acc", "test acc"):
-        # the arch folds so that the numbers stay whole on a narrow (or non-tty, 80-column) console
+        # the arch folds so that the numbers stay whole on a narrow terminal
         table.add_column(
             col,
             justify="left" if col in ("arch", "source") else "right",
@@ -89,9 +99,20 @@ def print_rows(rows: list[dict]) -> None:
             num("val_acc", ".4f"),
             num("test_acc", ".4f"),
         )
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:  # a file or a pipe: rich would cut the table at 80 columns
+        console = Console(width=max(console.width, table_width(table)))
+    console.print(table)
 
 
+def table_width(table) -> int:
+    """The width ``table`` takes with no column folded."""
+    from rich.console import Console
+
+    return Console(width=100_000).measure(table).maximum
+
+
+@one_line_config_errors
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="evaluate")
 @user_errors
 def main(cfg: DictConfig) -> None:

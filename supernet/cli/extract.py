@@ -16,6 +16,8 @@ import hydra
 from omegaconf import DictConfig
 
 from supernet.cli.common import CONFIG_PATH, evaluator, load, plain, user_errors
+from supernet.cli.config_errors import one_line_config_errors
+from supernet.cli.outputs import command_dir  # noqa: F401  (registers the resolver of hydra.run.dir)
 
 
 def run(cfg: DictConfig) -> dict:
@@ -33,7 +35,7 @@ def run(cfg: DictConfig) -> dict:
         model_kwargs=loaded.meta.get("model_kwargs"),
         overwrite=cfg.overwrite,
         onnx=cfg.onnx,
-        source={"checkpoint": str(Path(cfg.ckpt_path))},
+        source={"checkpoint": str(Path(cfg.ckpt_path)), "checkpoint_sha256": loaded.fingerprint},
     )
     print(
         f"child {arch}\n  {metrics['mmacs']:.2f} MMACs, {metrics['params'] / 1e6:.3f} M params, "
@@ -44,6 +46,7 @@ def run(cfg: DictConfig) -> dict:
     return metrics
 
 
+@one_line_config_errors
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="extract")
 @user_errors
 def main(cfg: DictConfig) -> None:

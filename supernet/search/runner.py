@@ -55,9 +55,10 @@ def run_search(
     algorithm: str,
     settings: EvolutionSettings,
     seed: int,
-    progress: Callable[[Constraints, Candidate], None] | None = None,
+    progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> SearchResult:
-    """Search under each of ``targets``. Unreachable limits stop everything before any scoring."""
+    """Search under each of ``targets``. Unreachable limits stop everything before any scoring.
+    ``progress`` receives each history row as it is recorded (what a resumable history writes)."""
     check_algorithm(algorithm)
     check_targets(space, targets, problem.complexity, problem.latency)
     result = SearchResult()
@@ -69,7 +70,7 @@ def run_search(
                 candidate.report(problem).row(constraints=target.label, method=method, iteration=iteration)
             )
             if progress is not None:
-                progress(target, candidate)
+                progress(result.history[-1])
 
         search = Search(space, problem, target, on_score=record, cache=cache)
         if algorithm == "evolution":
