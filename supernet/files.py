@@ -44,6 +44,19 @@ def check_folder_destination(path: str | Path, overwrite: bool) -> Path:
     return path
 
 
+def umask() -> int:
+    """The process's file-creation mask (there is no getter: set it and put it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def as_user_file(path: str | Path) -> None:
+    """Give a file the mode a plain ``open(path, "w")`` would (0666 less the umask), for writers
+    that create theirs private (safetensors writes 0600), so every output is readable alike."""
+    os.chmod(path, 0o666 & ~umask())
+
+
 def _temporary_sibling(path: Path) -> Path:
     return path.parent / f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
 

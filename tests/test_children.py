@@ -177,6 +177,10 @@ def test_round_trip_load_and_torch_export(ckpt, cli, artifact, tmp_path):
     assert saved["macs"] == counted.macs and saved["params"] == counted.params
     assert 0 <= saved["val_acc"] <= 1 and 0 <= saved["test_acc"] <= 1 and saved["latency"]["ms"] > 0
     assert saved["max_abs_diff_vs_supernet"] <= 1e-5 and saved["onnx"] == "model.onnx"
+    from supernet.files import umask
+
+    # every file with the user's mode (safetensors writes its file 0600)
+    assert {(p.stat().st_mode & 0o777) for p in folder.iterdir()} == {0o666 & ~umask()}
     import onnx
 
     assert "model.onnx.data" not in files  # a small child ships one self-contained ONNX file
@@ -211,6 +215,47 @@ def test_round_trip_load_and_torch_export(ckpt, cli, artifact, tmp_path):
 
     # the artifact's arch.yaml names the child for the other commands (arch=<file>)
     assert space.resolve(str(folder / "arch.yaml")) == space.resolve(ARCH)
+
+
+def test_the_input_contract_and_preprocess_reproduce_the_supernet_from_raw_images(ckpt, artifact):
+    """The artifact says how to feed it: raw 8x8 digit arrays through ``preprocess`` give exactly
+    the tensors of the data module, hence the supernet's predictions and test accuracy."""
+    from hydra.utils import instantiate
+    from sklearn.datasets import load_digits
+
+    from supernet.child import preprocess
+    from supernet.ops import resize_to
+
+    folder, metrics, cfg = artifact
+    contract = yaml.safe_load((folder / "arch.yaml").read_text())["input"]
+    assert contract == metrics["input"]
+    assert (contract["size"], contract["channels"], contract["dtype"], contract["layout"]) == (20, 1, "float32", "NCHW")
+    assert [step["op"] for step in contract["steps"]] == ["divide", "normalize", "resize"]
+    raw = load_digits()  # 1,797 arrays of 8x8 values in 0..16
+    x = preprocess(raw.images, folder)
+    assert x.shape == (1797, 1, 20, 20) and x.dtype == torch.float32
+    assert torch.equal(preprocess(list(raw.images[:3]), folder), x[:3])  # a list, one at a time
+    assert torch.equal(preprocess(raw.images[5], folder), x[5:6])
+
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("fit")
+    test_x, test_y = datamodule.test_set.dataset.tensors
+    test_x = resize_to(test_x, 20)  # the data path of training and evaluation
+    where = {image.numpy().tobytes(): i for i, image in enumerate(x)}
+    rows = [where[image.numpy().tobytes()] for image in test_x]  # a KeyError if any bit differs
+    assert torch.equal(torch.as_tensor(raw.target)[rows], test_y)
+    with torch.no_grad():
+        from_raw = load(folder)(x[rows]).argmax(1)
+    assert torch.equal(from_raw, _reference(ckpt, cfg, ARCH, test_x).argmax(1))
+    assert int((from_raw == test_y).sum()) / len(test_y) == metrics["test_acc"]
+
+    program = torch.export.load(str(folder / "model.pt2")).module()  # any batch, the contract's size only
+    with torch.no_grad():
+        assert torch.equal(program(x[rows[:7]]).argmax(1), from_raw[:7])
+    with pytest.raises(AssertionError, match=r"input.size\(\)\[2\] == 20"):
+        program(torch.zeros(2, 1, 16, 16))
+    with pytest.raises(ValueError, match="the child takes 1 channel"):
+        preprocess(torch.zeros(2, 8, 8, 3), folder)
 
 
 def test_pickle_disguised_as_safetensors_is_refused(artifact, tmp_path):

@@ -1,10 +1,12 @@
 """The child artifact: a folder with everything needed to deploy one child, and nothing pickled.
 
     arch.yaml          the arch (mapping and one-line string), the space it came from, num_classes,
-                       in_chans, model_kwargs (what ``load`` needs to rebuild the module)
+                       in_chans, model_kwargs (what ``load`` needs to rebuild the module), and
+                       ``input``: the input contract (size, channels, the preprocessing of raw
+                       images; ``supernet.child.contract``, applied by ``supernet.child.preprocess``)
     model.safetensors  the child's state_dict
-    model.pt2          ``torch.export`` program of the child (eval mode, dynamic batch size): runs
-                       without this package
+    model.pt2          ``torch.export`` program of the child (eval mode, dynamic batch size, the
+                       contract's input size only): runs without this package
     model.onnx         ONNX export of that program, when ``onnx`` is installed and the export
                        succeeds: one file, except for children over 1 GiB of weights, whose
                        weights go to ``model.onnx.data`` (a protobuf file is limited to 2 GiB)
@@ -28,8 +30,9 @@ from typing import Any
 import torch
 import yaml
 
+from supernet.child.contract import input_contract
 from supernet.errors import first_line
-from supernet.files import atomic_folder, check_folder_destination
+from supernet.files import as_user_file, atomic_folder, check_folder_destination
 from supernet.models import build
 from supernet.ops import resize_to
 from supernet.space import Arch, SearchSpace
@@ -82,6 +85,7 @@ def write_artifact(
     example = example.cpu()
     (folder / "arch.yaml").write_text(yaml.safe_dump(dict(document), sort_keys=False))
     save_file({k: v.detach().contiguous() for k, v in child.state_dict().items()}, str(folder / "model.safetensors"))
+    as_user_file(folder / "model.safetensors")
     program = export_program(child, example)
     torch.export.save(program, str(folder / "model.pt2"))
     metrics = dict(metrics)
@@ -163,6 +167,7 @@ def extract_artifact(
     evaluator,
     arch: Arch,
     folder: str | Path,
+    data: Any,
     *,
     model_kwargs: Mapping[str, Any] | None = None,
     overwrite: bool = False,
@@ -170,9 +175,11 @@ def extract_artifact(
     source: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Recalibrate ``arch`` on the evaluator's calibration batches, score it, time it and write its
-    artifact folder atomically. ``evaluator`` is a ``supernet.child.ChildEvaluator``; ``source``
-    (e.g. the checkpoint path) is recorded in ``metrics.json``; ``model_kwargs`` are the keyword
-    arguments the supernet was built with (``load`` rebuilds it with them). Returns the metrics."""
+    artifact folder atomically. ``evaluator`` is a ``supernet.child.ChildEvaluator``; ``data`` the
+    data module it reads (its evaluation transform is the child's input contract, ``input`` in
+    arch.yaml and metrics.json); ``source`` (e.g. the checkpoint path) is recorded in
+    ``metrics.json``; ``model_kwargs`` are the keyword arguments the supernet was built with
+    (``load`` rebuilds it with them). Returns the metrics."""
     model = evaluator.model
     folder = check_folder_destination(folder, overwrite)
     report = evaluator.report(arch)  # recalibrates, so the supernet now holds this child's BN statistics
@@ -187,8 +194,9 @@ def extract_artifact(
             f"the extracted child {arch} computes outputs {diff:.3g} away from the supernet's; "
             "no artifact written (this is a bug in supernet: please report it)"
         )
-    metrics = {**report.to_dict(), "max_abs_diff_vs_supernet": diff, **dict(source or {})}
-    document = arch_document(model.space, arch, model.num_classes, model.in_chans, model_kwargs)
+    contract = input_contract(data, arch.resolution, model.in_chans, next(child.parameters()).dtype)
+    metrics = {**report.to_dict(), "max_abs_diff_vs_supernet": diff, **dict(source or {}), "input": contract}
+    document = arch_document(model.space, arch, model.num_classes, model.in_chans, model_kwargs, input=contract)
     example = torch.randn(2, *evaluator.input_shape(arch))
     with atomic_folder(folder, overwrite) as tmp:
         metrics = write_artifact(tmp, child, document, metrics, example, onnx=onnx)

@@ -5,7 +5,9 @@
     supernet-extract ckpt_path=... arch=outputs/search/.../best_macs_max_2000000.yaml
 
 The folder holds arch.yaml, model.safetensors, model.pt2, model.onnx and metrics.json (see
-``supernet.child.artifact``); load it with ``supernet.child.load(folder)`` or ``torch.export.load``.
+``supernet.child.artifact``); load it with ``supernet.child.load(folder)`` or ``torch.export.load``,
+and feed it raw images through ``supernet.child.preprocess(images, folder)`` (the input contract
+in arch.yaml: size, channels, normalisation, resize rule).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from supernet.cli.outputs import command_dir  # noqa: F401  (registers the resol
 
 
 def run(cfg: DictConfig) -> dict:
+    from hydra.utils import instantiate
+
     from supernet.child import extract_artifact
     from supernet.files import check_folder_destination
 
@@ -32,6 +36,7 @@ def run(cfg: DictConfig) -> dict:
         evaluator(cfg, loaded),
         arch,
         out,
+        instantiate(cfg.data),  # its evaluation transform: the input contract
         model_kwargs=loaded.meta.get("model_kwargs"),
         overwrite=cfg.overwrite,
         onnx=cfg.onnx,
@@ -41,9 +46,17 @@ def run(cfg: DictConfig) -> dict:
         f"child {arch}\n  {metrics['mmacs']:.2f} MMACs, {metrics['params'] / 1e6:.3f} M params, "
         f"val acc {metrics['val_acc']:.4f}, test acc {metrics['test_acc']:.4f}, "
         f"latency {metrics['latency']['ms']:.2f} ms ({metrics['latency']['device']}, "
-        f"batch {metrics['latency']['batch_size']})\n  onnx: {metrics['onnx']}\nartifact: {out}"
+        f"batch {metrics['latency']['batch_size']})\n  input: {input_line(metrics['input'])}\n"
+        f"  onnx: {metrics['onnx']}\nartifact: {out}"
     )
     return metrics
+
+
+def input_line(contract: dict) -> str:
+    """The input contract in a few words: the tensor, then the steps from a raw image."""
+    size, steps = contract["size"], contract["steps"]
+    tensor = f"{contract['dtype']} N x {contract['channels']} x {size} x {size}"
+    return tensor + (f" from raw images by {' > '.join(s['op'] for s in steps)}" if steps else "")
 
 
 @one_line_config_errors

@@ -59,6 +59,7 @@ def run(cfg: DictConfig) -> dict:
     from dataclasses import asdict
 
     from hydra.core.hydra_config import HydraConfig
+    from hydra.utils import instantiate
     from rich.progress import Progress
 
     from supernet.child import arch_document, extract_artifact
@@ -147,6 +148,7 @@ def run(cfg: DictConfig) -> dict:
                 ev,
                 cand.arch,
                 out / f"best_{target.label}",
+                instantiate(cfg.data),  # its evaluation transform: the input contract
                 model_kwargs=loaded.meta.get("model_kwargs"),
                 overwrite=cfg.fresh or bool(resumed),
                 onnx=cfg.onnx,
