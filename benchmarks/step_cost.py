@@ -5,7 +5,10 @@ time ratio   = median over steps of (time of one training step of SupernetModule
                set_arch + forward + loss + backward times)
 memory ratio = memory that training adds with the sandwich rule / with the max child alone
                (on top of the built model and a no-grad forward). CUDA: peak allocated bytes;
-               CPU: growth of the peak RSS of a fresh process per configuration.
+               CPU: peak resident memory of a fresh process per configuration, above its resident
+               memory just before training. On Linux the process's own peak (VmHWM) is reset to
+               its current RSS first (/proc/self/clear_refs): ``ru_maxrss`` would not do, as a
+               process started by fork+exec begins with its parent's peak RSS.
 
     python benchmarks/step_cost.py --space mobilenet_cifar --batch 32 --steps 8
 """
@@ -76,10 +79,35 @@ def time_ratio(space_name: str, batch: int, steps: int, device: str) -> list[lis
     return [["time", f"{statistics.median(rows):.3f}", f"{min(rows):.3f}-{max(rows):.3f}", len(rows)]]
 
 
-def peak_memory(mode: str, space_name: str, batch: int, device: str) -> float:
+def _status_bytes(field: str) -> int:
+    """A memory field (``VmRSS``, ``VmHWM``) of /proc/self/status, in bytes."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) * 1024
+    raise OSError(f"/proc/self/status has no {field}")
+
+
+def _max_rss() -> int:
+    # ru_maxrss is in KiB on Linux, in bytes on macOS
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+
+
+def start_peak_rss() -> tuple[int, str]:
+    """Start measuring this process's peak RSS now; returns (bytes resident now, how the peak is
+    read). Linux: writing 5 to /proc/self/clear_refs resets the peak (VmHWM) to the current RSS.
+    Elsewhere ``ru_maxrss``: the peak since the process started (so this counts what a fresh
+    process held before training, and possibly its parent's RSS at fork)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return _status_bytes("VmRSS"), "VmHWM"
+    except OSError:
+        return _max_rss(), "ru_maxrss"
+
+
+def peak_memory(mode: str, space_name: str, batch: int, device: str) -> tuple[float, str]:
     """Memory (MiB) that 3 training steps add on top of the built model and a no-grad forward of
-    the max child. CUDA: peak allocated bytes; CPU: growth of this process's peak RSS (fresh
-    process per mode, so earlier measurements do not leak in)."""
+    the max child, and how it was read. CUDA: peak allocated bytes; CPU: peak RSS of this (fresh)
+    process during training above its RSS before (``start_peak_rss``)."""
     sampler = {"sandwich": SandwichSampler, "max": MaxOnlySampler}[mode]
     space, dm, module = make(space_name, batch, sampler, device)
     dm.setup()
@@ -88,16 +116,15 @@ def peak_memory(mode: str, space_name: str, batch: int, device: str) -> float:
         module.supernet(next(iter(dm.train_dataloader()))[0].to(device))
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-        before = torch.cuda.memory_allocated()
+        before, how = torch.cuda.memory_allocated(), "max_memory_allocated"
     else:
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        before, how = start_peak_rss()
     timing_trainer(3, accelerator=_accelerator(device)).fit(module, datamodule=dm)
-    after = (
-        torch.cuda.max_memory_allocated()
-        if device == "cuda"
-        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    )
-    return (after - before) / 2**20
+    if device == "cuda":
+        after = torch.cuda.max_memory_allocated()
+    else:
+        after = _status_bytes("VmHWM") if how == "VmHWM" else _max_rss()
+    return (after - before) / 2**20, how
 
 
 def memory_ratio(space_name: str, batch: int, device: str) -> list[list[object]]:
@@ -120,14 +147,17 @@ def memory_ratio(space_name: str, batch: int, device: str) -> list[list[object]]
             text=True,
             check=True,
         ).stdout
-        added[mode] = json.loads(out.strip().splitlines()[-1])["added_mib"]
-    if added["max"] <= 0:  # peak RSS set before training (imports, model build): nothing to compare
-        return [["peak memory", "n/a", "training did not raise the peak RSS at this size; use a larger --batch", 3]]
+        result = json.loads(out.strip().splitlines()[-1])
+        added[mode], how = result["added_mib"], result["measured_by"]
+    if added["max"] <= 0:  # ru_maxrss: a peak set before training (imports, model build): nothing to compare
+        detail = f"training did not raise the peak ({how}) at this size; use a larger --batch"
+        return [["peak memory", "n/a", detail, 3]]
     return [
         [
             "peak memory",
             f"{added['sandwich'] / added['max']:.3f}",
-            f"training adds {added['sandwich']:.0f} MiB (sandwich) vs {added['max']:.0f} MiB (max child alone)",
+            f"training adds {added['sandwich']:.0f} MiB (sandwich) vs {added['max']:.0f} MiB (max child alone); "
+            f"peak read from {how}",
             3,
         ]
     ]
@@ -143,7 +173,8 @@ def main() -> None:
     parser.add_argument("--memory-mode", choices=["max", "sandwich"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_mode:
-        print(json.dumps({"added_mib": peak_memory(args.memory_mode, args.space, args.batch, args.device)}))
+        added, how = peak_memory(args.memory_mode, args.space, args.batch, args.device)
+        print(json.dumps({"added_mib": added, "measured_by": how}))
         return
     rows = time_ratio(args.space, args.batch, args.steps, args.device)
     if not args.skip_memory:
