@@ -69,8 +69,7 @@ def run(cfg: DictConfig) -> dict:
 
     check_algorithm(cfg.algorithm)
     out = Path(HydraConfig.get().runtime.output_dir)
-    constraints = plain(cfg.constraints) or {}
-    targets = expand(constraints)
+    targets = expand(plain(cfg.constraints) or {})
     settings = EvolutionSettings(
         cfg.population, cfg.iterations, cfg.mutation_prob, cfg.crossover_ratio, cfg.parents, cfg.max_tries
     )
@@ -78,7 +77,8 @@ def run(cfg: DictConfig) -> dict:
     # What the scores and the search's path depend on; a folder holding another search is refused
     # before the data is read. Latency settings count only where a limit makes the search measure it.
     limited = any(t.latency_ms_max is not None for t in targets)
-    search = {"algorithm": cfg.algorithm, "seed": cfg.seed, "constraints": constraints, **asdict(settings)}
+    limits = [t.label for t in targets]  # by label: 2e6 and 2000000 are one limit
+    search = {"algorithm": cfg.algorithm, "seed": cfg.seed, "constraints": limits, **asdict(settings)}
     identity = table_identity(
         cfg,
         loaded.fingerprint,
