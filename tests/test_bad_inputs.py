@@ -56,6 +56,7 @@ TRAIN_CASES = [
     ("Lightning's automatic clipping", ["+trainer.gradient_clip_val=1.0"], "use model.grad_clip.value"),
     ("image folder without a root", ["data=imagefolder"], "data.root is required"),
     ("no devices", ["trainer.devices=0"], "Trainer(devices=0)"),
+    ("fp16 with manual optimisation", ["trainer.precision=16-mixed"], "trainer.precision=16-mixed is not supported"),
     ("no training batches", ["trainer.limit_train_batches=0"], "trainer.limit_train_batches=0 must be > 0"),
     (
         "NaN-producing learning rate",

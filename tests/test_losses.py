@@ -92,3 +92,23 @@ def test_bad_smoothing_and_alpha_name_their_config_keys():
         LabelSmoothingCE(1.0)
     with pytest.raises(ValueError, match=r"distill\.alpha_max=0 is the KL\(q\|\|p\) limit"):
         AdaptiveAlphaDivergence(-1.0, 0.0)
+
+
+def test_adaptive_alpha_gradient_with_the_clip_active_is_alphanets_estimator(logits):
+    """Where (p/q)^a is clipped, the gradient is AlphaNet's: -(q * rho) + q * sum(q * rho) with rho
+    from the clipped ratio, not the gradient of the clipped divergence."""
+    s, t = logits
+    s = (3 * s).clone().requires_grad_()  # sharp student: many ratios beyond the clip
+    alpha, clip = -1.0, 2.0
+    value = AdaptiveAlphaDivergence(alpha, alpha, clip=clip)(s, t)
+    (g,) = torch.autograd.grad(value.sum(), s)
+    with torch.no_grad():
+        lp, lq = F.log_softmax(t, -1), F.log_softmax(s, -1)
+        q, ratio = lq.exp(), torch.exp(alpha * (lp - lq))
+        assert (ratio > clip).any()  # the clip is active in this case
+        weight = q * (ratio.clamp(0.0, clip) / alpha + 1.0 / (alpha * (alpha - 1.0)))
+        alphanet = -weight + q * weight.sum(-1, keepdim=True)
+    torch.testing.assert_close(g, alphanet, atol=1e-5, rtol=1e-4)
+    clipped = alpha_divergence(F.log_softmax(t, -1), F.log_softmax(s, -1), alpha, clip)
+    (g_clipped,) = torch.autograd.grad(clipped.sum(), s)
+    assert not torch.allclose(g, g_clipped, atol=1e-4)

@@ -94,6 +94,13 @@ def validate_train_config(cfg: DictConfig) -> None:
     ):
         if _get(cfg, key) not in neutral:
             raise ConfigError(f"{key} does not apply to supernet training (it optimises by hand): use {instead}")
+    if str(_get(cfg, "trainer.precision")) in ("16", "16-mixed"):
+        # manual optimisation: Lightning unscales fp16 gradients only inside opt.step(), so the
+        # clipping and the finiteness check of the step would see scaled gradients
+        raise ConfigError(
+            f"trainer.precision={_get(cfg, 'trainer.precision')} is not supported (the step clips and checks "
+            "gradients by hand, before Lightning would unscale them): use bf16-mixed or 32-true"
+        )
     if _get(cfg, "sampler.num_random") is not None:
         _number(cfg, "sampler.num_random", low=0, integer=True)
 

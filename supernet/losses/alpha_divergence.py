@@ -7,8 +7,11 @@ Teacher ``p`` (detached), student ``q``::
 ``a -> 1`` gives KL(p||q), ``a -> 0`` gives KL(q||p). Per sample the larger of ``D_{a-}`` and
 ``D_{a+}`` is used. ``(p/q)^a`` is clipped to ``[0, clip]`` to bound the variance of the gradient.
 The gradient is taken through the surrogate ``-sum_c q_c * rho_c * log q_c`` with
-``rho = (p/q)^a / a + 1/(a(a-1))`` (no gradient through ``rho``), whose gradient w.r.t. the
-student logits equals that of the clipped divergence; ``forward`` returns a tensor whose *value* is
+``rho = (p/q)^a / a + 1/(a(a-1))`` computed with the clipped ratio and no gradient: AlphaNet's
+estimator. Where no ratio is clipped its gradient w.r.t. the student logits equals that of the
+divergence; where the clip is active it does not equal the gradient of the clipped divergence
+(which would be zero through a clipped ratio): the clip bounds the importance weight ``rho`` of the
+estimator instead (tested against AlphaNet's formula). ``forward`` returns a tensor whose *value* is
 the divergence and whose *gradient* is the surrogate's, so logs show the divergence (>= 0), not
 the surrogate (which is often negative and confuses users of the reference code).
 """

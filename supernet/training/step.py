@@ -135,7 +135,9 @@ class SandwichStep:
         self.model.zero_grad(set_to_none=True)
         if weights is not None:
             weights = weights / mean_over_ranks(weights.sum())
-        scale = 1.0 if self.accumulate == "sum" else 1.0 / len(children)
+        # mean: divide by the children's total weight, so that the max child's gradient scale stays
+        # continuous when delayed shrinking brings the other children in with a ramped grad_scale
+        scale = 1.0 if self.accumulate == "sum" else 1.0 / sum(child.grad_scale for child in children)
         teacher_logits = None
         losses, logits_of, grad_stats, scores = {}, {}, {}, []
         for child in children:
@@ -149,8 +151,10 @@ class SandwichStep:
                 # A non-finite loss is not checked here (that would wait for the GPU once per
                 # child): its gradients are non-finite too and the step is refused below.
                 self.backward(loss * (scale * child.grad_scale))
-            if measure:
-                grad_stats[child.name] = self.probe.stop()
+            if measure:  # statistics of the child's own loss: the scaling divided out
+                stats = self.probe.stop()
+                stats[0] /= (scale * child.grad_scale) ** 2
+                grad_stats[child.name] = stats
             distilled = child.role != "teacher" and teacher_logits is not None and self.distill is not None
             if self.score_samples:
                 scores.append(sample_scores(logits, y, teacher_logits if distilled else None))
