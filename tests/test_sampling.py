@@ -1,4 +1,3 @@
-import dataclasses
 import math
 import random
 
@@ -110,11 +109,11 @@ def test_attentive_budget_prior_follows_the_space(tiny_space):
         assert (distance < 0.1) == close, (prior, distance)
 
 
-def _measure(sampler, probe, model, step, grad_scale=1.0, value=1.0) -> StepResult:
-    """One random child's backward, its loss scaled like the training step scales it, as a step result."""
-    child = dataclasses.replace(sampler.children(StepInfo(step))[1], grad_scale=grad_scale)
+def _measure(sampler, probe, model, step, value=1.0) -> StepResult:
+    """One random child's backward, as a step result."""
+    child = sampler.children(StepInfo(step))[1]
     probe.start()
-    (grad_scale * value * sum(p.sum() for p in model.parameters())).backward()
+    (value * sum(p.sum() for p in model.parameters())).backward()
     stats = probe.stop()
     loss = torch.tensor(value)
     return StepResult(
@@ -142,15 +141,6 @@ def test_pada_measurements_of_a_skipped_step_are_dropped(tiny_space):
     assert sum(map(sum, sampler.seen)) == len(sampler.dims)  # one child measured, not two
 
 
-def test_pada_importance_ignores_the_delayed_shrinking_scale(tiny_space):
-    estimates = []
-    for grad_scale in (1.0, 0.25):
-        sampler, model = PadaPathSampler(tiny_space, seed=0), _TwoStageModel()
-        sampler.on_step_end(StepInfo(0), _measure(sampler, _probe(sampler, model), model, 0, grad_scale=grad_scale))
-        estimates.append([v for row in sampler.estimates for v in row])
-    assert estimates[0] == pytest.approx(estimates[1]) and max(estimates[0]) > 0
-
-
 class _TwoStageModel(nn.Module):
     """Parameters named like a supernet: stage 0, stage 1 and the rest (head)."""
 
@@ -166,7 +156,7 @@ class _TwoStageModel(nn.Module):
 
 
 def test_pada_path_distribution_moves_toward_values_with_larger_gradients(tiny_space):
-    sampler = PadaPathSampler(tiny_space, seed=0)
+    sampler = PadaPathSampler(tiny_space, seed=0, importance="stage_norm")
     model = _TwoStageModel()
     probe = _probe(sampler, model)
     width = next(d for d in sampler.dims if d.key == "stages[1].width")
@@ -185,7 +175,7 @@ def test_pada_path_distribution_moves_toward_values_with_larger_gradients(tiny_s
             [child], {child.name: loss.detach()}, {}, finite=True, grad_stats={child.name: probe.stop()}
         )
         sampler.on_step_end(StepInfo(step), result)  # the step was applied: its measurements count
-    logs = sampler.on_epoch_end(epoch=0, max_epochs=1)  # tau = 1
+    logs = sampler.update(tau=1.0)
     probs = sampler.distributions()["stages[1].width"]
     assert probs[width.choices[-1]] == pytest.approx(5 / 6, rel=1e-6)
     assert probs[width.choices[0]] == pytest.approx(1 / 6, rel=1e-6)
@@ -226,7 +216,7 @@ def test_pada_data_probabilities_follow_scores():
     sampler.update_scores(torch.arange(10), torch.tensor([1.0] * 9 + [10.0]))
     sampler.update_scores(torch.tensor([9]), torch.tensor([30.0]))  # repeat: 0.5 * 10 + 0.5 * 30
     assert sampler.scores[9] == pytest.approx(20.0)
-    sampler.on_epoch_end(epoch=0, max_epochs=2)  # tau = 0.5
+    sampler.on_epoch_end(epoch=1, max_epochs=2)  # tau = 0.5
     assert sampler.probs[9] == pytest.approx(0.5 * 20 / 29 + 0.05)
     assert sampler.probs[0] == pytest.approx(0.5 * 1 / 29 + 0.05)
     sampler.set_epoch(1)
@@ -259,3 +249,77 @@ def test_sample_scores():
     s = sample_scores(logits, torch.tensor([0, 0]))
     assert s[0] < 1e-6 and s[1] == pytest.approx((0.5**2 * 2) ** 0.5)
     assert sample_scores(logits, teacher_logits=logits).abs().max() < 1e-6
+
+
+def test_tau_is_e_over_e_as_the_reference_code():
+    """After epoch e (0-based) of E the update mixes tau = e / E: the first update is a no-op and
+    tau never reaches 1."""
+    from supernet.sampling.pada import tau_at
+
+    assert [tau_at("linear", e, 4) for e in range(4)] == [0.0, 0.25, 0.5, 0.75]
+    assert tau_at("constant", 0, 4) == 1.0
+    sampler = PadaDataSampler(4, seed=0)
+    sampler.update_scores(torch.arange(4), torch.tensor([1.0, 2.0, 3.0, 4.0]))
+    sampler.on_epoch_end(epoch=0, max_epochs=4)
+    assert torch.allclose(sampler.probs, torch.full((4,), 0.25, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("rule", ["child_norm", "stage_norm", "stage_rms"])
+def test_pada_importance_rules_equal_a_hand_computation(tiny_space, rule):
+    """One sampled child's gradient on the two-stage toy model, folded by each rule."""
+    sampler, model = PadaPathSampler(tiny_space, seed=0, importance=rule), _TwoStageModel()
+    probe = _probe(sampler, model)
+    child = sampler.children(StepInfo(0))[1]
+    probe.start()
+    loss = (
+        sum(p.sum() for p in model.stages[0].parameters())
+        + 3 * sum(p.sum() for p in model.stages[1].parameters())
+        + 2 * sum(p.sum() for p in model.head.parameters())
+    )
+    loss.backward()
+    result = StepResult([child], {child.name: loss.detach()}, {}, finite=True, grad_stats={child.name: probe.stop()})
+    sampler.on_step_end(StepInfo(0), result)
+    n = [sum(p.numel() for p in m.parameters()) for m in (model.stages[0], model.stages[1], model.head)]
+    sq = [n[0] * 1.0, n[1] * 9.0, n[2] * 4.0]  # every gradient entry is 1, 3 or 2
+    by_rule = {
+        "child_norm": (math.sqrt(sum(sq)),) * 3,
+        "stage_norm": (math.sqrt(sq[0]), math.sqrt(sq[1]), math.sqrt(sum(sq))),
+        "stage_rms": (1.0, 3.0, math.sqrt(sum(sq) / sum(n))),
+    }
+    stage0, stage1, whole = by_rule[rule]
+    stage_values = (stage0, stage1, whole if rule == "child_norm" else 0.0)  # the toy has no stage 2
+    for k, dim in enumerate(sampler.dims):
+        value = dim.choices.index(tiny_space.value(child.arch, dim))
+        expected = whole if dim.stage is None else stage_values[dim.stage]
+        assert sampler.estimates[k][value] == pytest.approx(expected)
+    with pytest.raises(ValueError, match="sampler.importance"):
+        PadaPathSampler(tiny_space, importance="rms")
+
+
+def test_single_path_samplers(tiny_space):
+    """SPOS: one child per step, trained on labels (no teacher), drawn from (seed, step) only —
+    the same on every rank and after a resume; the PA&DA variant draws from its distribution."""
+    from supernet.sampling import PadaSinglePathSampler
+
+    for cls in (UniformSampler, PadaSinglePathSampler):
+        a, b = cls(tiny_space, seed=5), cls(tiny_space, seed=0)
+        (child,) = a.children(StepInfo(3))
+        assert child.role == "student" and child.sampled
+        b.load_state_dict(a.state_dict())
+        assert [a.children(StepInfo(s)) for s in range(10)] == [b.children(StepInfo(s)) for s in range(10)]
+    pada = PadaSinglePathSampler(tiny_space, seed=0)
+    assert pada.measures_gradients
+    k = next(i for i, d in enumerate(pada.dims) if d.key == "stages[1].width")
+    pada.probs[k] = [0.0, 1.0]
+    assert all(c.arch.stages[1]["width"] == 24 for s in range(20) for c in pada.children(StepInfo(s)))
+
+
+def test_attentive_fixed_width_bins(tiny_space):
+    from supernet.metrics import complexity
+
+    lo, hi = (complexity(tiny_space, a).macs for a in (tiny_space.min(), tiny_space.max()))
+    sampler = AttentiveSampler(tiny_space, bin_macs=1e6)
+    assert sampler.edges[0] == lo and sampler.edges[-1] == hi
+    assert all(b - a == pytest.approx(1e6) for a, b in zip(sampler.edges[:-2], sampler.edges[1:-1]))
+    with pytest.raises(ValueError, match="sampler.bin_macs"):
+        AttentiveSampler(tiny_space, bin_macs=-1)

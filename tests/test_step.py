@@ -1,5 +1,6 @@
 """The sandwich step as plain code: no Trainer, no Hydra."""
 
+import dataclasses
 import math
 
 import pytest
@@ -106,3 +107,32 @@ def test_data_scores_and_candidate_scores(setup):
         with torch.no_grad():
             direct = torch.nn.functional.cross_entropy(model(resize_to(x, arch.resolution)), y)
         assert loss == pytest.approx(direct.item(), rel=1e-5)
+
+
+def test_mean_accumulation_keeps_the_max_childs_scale_when_shrinking_ramps_in(setup):
+    """With ``accumulate='mean'``, the children that delayed shrinking brings in with a tiny
+    ``grad_scale`` must not cut the max child's gradient by the number of children."""
+    model, x, y, children = setup
+    SandwichStep(model, LabelSmoothingCE(0.1), accumulate="mean")(x, y, children[:1])
+    alone = _grads(model)
+    ramping = [children[0], *(dataclasses.replace(c, grad_scale=1e-9) for c in children[1:])]
+    SandwichStep(model, LabelSmoothingCE(0.1), KLDistillation(), accumulate="mean")(x, y, ramping)
+    ramped = _grads(model)
+    assert all(torch.allclose(alone[n], ramped[n], atol=1e-6) for n in alone)
+
+
+@pytest.mark.parametrize("accumulate", ["sum", "mean"])
+def test_gradient_statistics_ignore_the_delayed_shrinking_scale(tiny_space, setup, accumulate):
+    """A sampled child's statistics are those of its own loss: delayed shrinking's ramp and the
+    accumulation scale must not read as unimportance to PA&DA."""
+    model, x, y, _ = setup
+    children = PadaPathSampler(tiny_space, seed=0).children(StepInfo(0))
+    step = SandwichStep(
+        model, LabelSmoothingCE(0.1), accumulate=accumulate, probe=GradientProbe(model, tiny_space.num_stages)
+    )
+    stats = []
+    for grad_scale in (1.0, 0.25):
+        scaled = [children[0], *(dataclasses.replace(c, grad_scale=grad_scale) for c in children[1:])]
+        stats.append(step(x, y, scaled).grad_stats["random0"])
+    # sums of squares (counts of non-zero entries may differ where a gradient underflows to 0)
+    assert torch.allclose(stats[0][0], stats[1][0], rtol=1e-4) and stats[0][0].sum() > 0

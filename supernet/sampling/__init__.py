@@ -13,7 +13,7 @@ from supernet.sampling.arch_samplers import (
 )
 from supernet.sampling.attentive import AttentiveSampler
 from supernet.sampling.data_sampler import PadaDataSampler, sample_scores
-from supernet.sampling.pada import PadaPathSampler
+from supernet.sampling.pada import PadaPathSampler, PadaSinglePathSampler
 from supernet.sampling.step_result import StepResult
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "UniformSampler",
     "AttentiveSampler",
     "PadaPathSampler",
+    "PadaSinglePathSampler",
     "PadaDataSampler",
     "ShardedSampler",
     "UniformDataSampler",

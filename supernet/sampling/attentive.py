@@ -1,7 +1,8 @@
 """AttentiveNAS best-up / worst-up (CVPR 2021) for the random slots of the sandwich.
 
 Per random slot: draw a target multiply-add budget — one of ``num_bins`` equal bins spanning
-[min, max] of the space — from a prior, draw ``k`` candidates whose analytic multiply-adds fall in
+[min, max] of the space, or bins ``bin_macs`` wide (AttentiveNAS: 25 M) — from a prior, draw
+``k`` candidates whose analytic multiply-adds fall in
 that bin (rejection sampling from the uniform space), score each on the current batch without
 gradients, and train the best (lowest loss, ``best_up``) or the worst (``worst_up``). The
 candidates go to the step through ``candidates()``; the step scores them and averages the losses
@@ -16,6 +17,7 @@ targeted often and rare extremes rarely; ``uniform`` gives every bin the same ch
 from __future__ import annotations
 
 import bisect
+import math
 import random
 from collections.abc import Sequence
 
@@ -33,6 +35,7 @@ class AttentiveSampler(SandwichSampler):
         mode: str = "best_up",
         num_candidates: int = 3,
         num_bins: int = 10,
+        bin_macs: float | None = None,
         prior: str = "space",
         max_tries: int = 200,
         shrinking=None,
@@ -45,8 +48,13 @@ class AttentiveSampler(SandwichSampler):
         if prior not in ("space", "uniform"):
             raise ValueError(f"sampler.prior must be 'space' or 'uniform', got {prior!r}")
         self.mode, self.k, self.prior, self.max_tries = mode, num_candidates, prior, max_tries
+        if bin_macs is not None and not bin_macs > 0:
+            raise ValueError(f"sampler.bin_macs must be a positive number of multiply-adds or null, got {bin_macs}")
         lo, hi = (complexity(space, a).macs for a in (space.min(), space.max()))
-        self.edges = [lo + (hi - lo) * i / num_bins for i in range(num_bins + 1)]
+        if bin_macs is None:  # num_bins equal bins spanning [min, max]
+            self.edges = [lo + (hi - lo) * i / num_bins for i in range(num_bins + 1)]
+        else:  # bins of bin_macs from the min child up (AttentiveNAS: 25 M); the last one ends at max
+            self.edges = [lo + bin_macs * i for i in range(math.ceil((hi - lo) / bin_macs))] + [hi]
         self._slots: tuple[int, list[list[Arch]]] | None = None  # (step, candidates of each random slot)
 
     def _bin(self, macs: float) -> int:

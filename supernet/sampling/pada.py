@@ -1,30 +1,35 @@
 """PA&DA importance sampling of paths (CVPR 2023), adapted to elastic spaces.
 
 One categorical distribution per searchable dimension (resolution, stem, head, and width/depth/
-kernel/expand of every stage) draws the random children of the sandwich (max and min stay
-fixed). A value's importance is the gradient norm that the children which used it contributed to
-the weights of its stage (global dimensions: to the whole network), read from the per-child,
-per-stage gradient statistics that the training step measures for the sampled children
-(``StepResult.grad_stats``, see ``supernet.training.step.GradientProbe``).
+kernel/expand of every stage) draws the sampled children: the random slots of the sandwich
+(``PadaPathSampler``: max and min stay fixed) or the one child of single-path training
+(``PadaSinglePathSampler``, the paper's own SPOS setting). A value's importance ``G`` is read
+from the per-child, per-stage gradient statistics that the training step measures for the
+sampled children (``StepResult.grad_stats``, see ``supernet.training.step.GradientProbe``), by
+one of three rules (``importance``):
 
-Normalisation: elastic values are nested slices of different sizes — a wider child activates
-more weights and its raw gradient norm grows with their number. The importance is therefore the
-root-mean-square gradient over the *active* (non-zero-gradient) weights of the stage,
-``||g_stage|| / sqrt(n_active)``; without it the distribution would drift toward the largest
-values only because they own more weights.
+- ``child_norm`` (default, the paper's rule): the raw gradient norm of the whole child,
+  credited to every value the child used. ``p ∝ ||grad||`` is the variance-minimising sampling
+  rule; a value that activates more weights is meant to weigh more.
+- ``stage_norm`` (a heuristic): for a stage's dimensions the raw gradient norm of that stage's
+  weights, for global dimensions the whole child's.
+- ``stage_rms`` (a heuristic, the first build's rule): the root-mean-square gradient over the
+  stage's *active* weights, ``||g_stage|| / sqrt(n_active)``. It steers toward small children.
 
 Estimates: moving average with factor ``ema`` (0.5, as in the authors' code), reset when the
 distribution is updated. Update (every epoch as in the paper, or every ``update_every`` steps):
-``p = tau * G / sum(G) + (1 - tau) / K`` with ``tau`` following ``tau_schedule`` (linear: e/E),
-then ``p = max(p, floor)`` renormalised. Under ``torch.distributed`` each rank measures the
-gradients of its own shard (the hooks fire before the step's all-reduce), and the estimates are
-averaged across ranks at each update, so every rank keeps the same distribution; the importances
-are therefore means of per-rank RMS gradients, not the RMS of the averaged gradient (one small
+``p = tau * G / sum(G) + (1 - tau) / K`` with ``tau`` following ``tau_schedule`` (linear:
+``tau = e / E`` after epoch ``e`` (0-based) of ``E``, as the reference code: the first update is
+a no-op and tau never reaches 1), then ``p = max(p, floor)`` renormalised (``floor`` keeps every
+value reachable: parameter-free choices collect no gradient). Under ``torch.distributed`` each
+rank measures the gradients of its own shard (before the step's all-reduce), and the estimates
+are averaged across ranks at each update, so every rank keeps the same distribution (one small
 all-reduce per update instead of one per child and step).
 
 Only steps that are applied count: a step refused for non-finite values never reaches the sampler.
-Delayed shrinking's gradient scale is divided out, so a value drawn early in the ramp is not
-judged unimportant for its scaled-down gradient.
+The statistics are those of each child's own loss (the step divides out delayed shrinking's
+``grad_scale`` and the accumulation scale), so a value drawn early in a ramp is not judged
+unimportant for its scaled-down gradient.
 """
 
 from __future__ import annotations
@@ -36,41 +41,49 @@ from typing import Any
 import torch
 
 from supernet.distributed import masked_mean_over_ranks
-from supernet.sampling.arch_samplers import SandwichSampler, StepInfo
+from supernet.sampling.arch_samplers import SandwichSampler, StepInfo, UniformSampler
 from supernet.sampling.step_result import StepResult
 from supernet.space import Arch, SearchSpace
 
+IMPORTANCE_RULES = ("child_norm", "stage_norm", "stage_rms")
+
 
 def tau_at(schedule: str, epoch: int, max_epochs: int) -> float:
-    """Weight of the measured importance after ``epoch`` (0-based) of ``max_epochs``."""
+    """Weight of the measured importance in the update after ``epoch`` (0-based) of ``max_epochs``."""
     if schedule == "linear":
-        return min(1.0, (epoch + 1) / max(max_epochs, 1))
+        return min(1.0, epoch / max(max_epochs, 1))
     if schedule == "constant":
         return 1.0
     raise ValueError(f"sampler.tau_schedule must be 'linear' or 'constant', got {schedule!r}")
 
 
-class PadaPathSampler(SandwichSampler):
+class PadaPaths:
+    """The learned path distribution, mixed into an arch sampler whose ``draw`` it replaces."""
+
     measures_gradients = True
 
     def __init__(
         self,
         space: SearchSpace,
         seed: int = 0,
-        num_random: int = 2,
+        *,
         ema: float = 0.5,
         update_every: int | None = None,
         tau_schedule: str = "linear",
         floor: float = 0.0,
-        shrinking=None,
+        importance: str = "child_norm",
+        **sampler_options: Any,
     ):
-        super().__init__(space, seed, num_random, shrinking)
+        super().__init__(space, seed, **sampler_options)
         if not 0.0 <= ema < 1.0:
             raise ValueError(f"sampler.ema must be in [0, 1), got {ema}")
         if update_every is not None and update_every <= 0:
             raise ValueError(f"sampler.update_every must be a positive number of steps or null, got {update_every}")
+        if importance not in IMPORTANCE_RULES:
+            raise ValueError(f"sampler.importance must be one of {list(IMPORTANCE_RULES)}, got {importance!r}")
         tau_at(tau_schedule, 0, 1)  # validates the name
         self.ema, self.update_every, self.tau_schedule = ema, update_every, tau_schedule
+        self.importance = importance
         self.dims = space.dimensions
         if any(floor * len(d.choices) > 1.0 for d in self.dims) or floor < 0:
             raise ValueError(f"sampler.floor={floor} is impossible: floor * number of choices must be <= 1")
@@ -91,22 +104,24 @@ class PadaPathSampler(SandwichSampler):
         return self.space.with_values(self.space.max(), values)
 
     # -- learning from a step ------------------------------------------------------------------
-    def _importances(self, stats: torch.Tensor, grad_scale: float) -> list[float]:
+    def _importances(self, stats: torch.Tensor) -> list[float]:
         """The importance of this child's value of every dimension, from its gradient statistics."""
         sq, count = stats.cpu().tolist()
         n = self.space.num_stages
-        # the gradient of the scaled loss, unscaled: delayed shrinking's ramp must not read as unimportance
-        stage_rms = [math.sqrt(s / c) / grad_scale if c else 0.0 for s, c in zip(sq, count)]
-        total_rms = math.sqrt(sum(sq) / sum(count)) / grad_scale if sum(count) else 0.0
-        return [total_rms if dim.stage is None else stage_rms[min(dim.stage, n)] for dim in self.dims]
+        if self.importance == "stage_rms":
+            stage = [math.sqrt(s / c) if c else 0.0 for s, c in zip(sq, count)]
+            child = math.sqrt(sum(sq) / sum(count)) if sum(count) else 0.0
+        else:
+            stage, child = [math.sqrt(s) for s in sq], math.sqrt(sum(sq))
+        if self.importance == "child_norm":
+            return [child] * len(self.dims)
+        return [child if dim.stage is None else stage[min(dim.stage, n)] for dim in self.dims]
 
     def on_step_end(self, info: StepInfo, result: StepResult) -> None:
         for child in result.children:
             if not child.sampled or child.grad_scale <= 0 or child.name not in result.grad_stats:
                 continue
-            for k, (dim, importance) in enumerate(
-                zip(self.dims, self._importances(result.grad_stats[child.name], child.grad_scale))
-            ):
+            for k, (dim, importance) in enumerate(zip(self.dims, self._importances(result.grad_stats[child.name]))):
                 i = dim.choices.index(self.space.value(child.arch, dim))
                 old = self.estimates[k][i]
                 self.estimates[k][i] = (
@@ -179,3 +194,12 @@ class PadaPathSampler(SandwichSampler):
         self.estimates = [list(map(float, e)) for e in state["estimates"]]
         self.seen = [list(map(int, s)) for s in state["seen"]]
         self._updates = int(state["updates"])
+
+
+class PadaPathSampler(PadaPaths, SandwichSampler):
+    """The sandwich with PA&DA-drawn random children (``sampler=sandwich_pada``)."""
+
+
+class PadaSinglePathSampler(PadaPaths, UniformSampler):
+    """Single-path training with a PA&DA-drawn child per step, on labels (``sampler=spos_pada``):
+    the paper's setting."""

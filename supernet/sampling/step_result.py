@@ -17,8 +17,8 @@ class StepResult:
     for each child the step was asked to measure (``ArchSampler.measures_gradients`` and
     ``Child.sampled``), a ``(2, num_stages + 1)`` float64 tensor: the sum of squared gradient
     entries and the number of non-zero entries of that child's backward pass, per stage (the last
-    column: stem, head and other shared weights), for the loss as it was backpropagated, i.e.
-    multiplied by the accumulation scale and ``Child.grad_scale``. ``sample_scores`` is the
+    column: stem, head and other shared weights), for the child's own loss (the accumulation
+    scale and ``Child.grad_scale`` that multiplied it in the backward pass divided out). ``sample_scores`` is the
     PA&DA data score of every sample of the batch, averaged over the children (when asked for).
     ``finite`` is False when any loss or gradient on any rank was not finite: the step was then
     not applied and samplers must not learn from it.
