@@ -78,3 +78,26 @@ def test_a_training_set_without_indices_is_refused(tmp_path):
     dm.train_set = dm.train_set.dataset  # a user's module forgetting the IndexedDataset wrapper
     with pytest.raises(TypeError, match="train_set must be a supernet.data.IndexedDataset"):
         dm.train_dataloader()
+
+
+def test_cluttered_digits_are_deterministic_with_disjoint_splits():
+    """The embedded ranking task: the same data set from the same data_seed (another from another),
+    validation and test of at least 1,000 images, and no source digit shared between splits."""
+    from supernet.data import ClutteredDigitsDataModule
+    from supernet.data.cluttered_digits import _digit_pools
+
+    def tensors(data_seed):
+        dm = ClutteredDigitsDataModule(train_size=300, val_size=1000, test_size=1000, data_seed=data_seed)
+        dm.setup()
+        return [torch.stack([dm_set[i][0] for i in range(len(dm_set))]) for dm_set in (dm.train_set, dm.val_set)]
+
+    a, b, other = tensors(0), tensors(0), tensors(1)
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert not torch.equal(a[0], other[0])
+    assert a[1].shape == (1000, 1, 24, 24)
+    pools = _digit_pools(0, (0.2, 0.2))
+    sources = {split: {bytes(img.numpy().tobytes()) for img in x} for split, (x, _) in pools.items()}
+    assert sources["train"].isdisjoint(sources["val"]) and sources["train"].isdisjoint(sources["test"])
+    assert sources["val"].isdisjoint(sources["test"])
+    with pytest.raises(ValueError, match="data.clutter"):
+        ClutteredDigitsDataModule(clutter=-1)

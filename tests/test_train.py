@@ -134,7 +134,8 @@ def test_pada_state_round_trips_through_checkpoint(tmp_path):
         ["sampler=attentive"],
         ["experiment=delayed_shrinking_digits"],
         ["distill=alpha_divergence"],
-        ["sampler=uniform", "distill=none"],
+        ["sampler=spos", "distill=none"],
+        ["experiment=spos_pada_cluttered", "data.train_size=200", "data.val_size=64", "data.test_size=64"],
     ],
 )
 def test_other_recipes_run(tmp_path, overrides):
@@ -169,6 +170,8 @@ def test_checkpoint_at_the_last_batch_of_an_epoch_holds_the_epoch_end_update(tmp
         [
             "experiment=pada_digits",
             "trainer.max_epochs=1",
+            "sampler.tau_schedule=constant",  # with tau = e/E the first update would change nothing
+            "data_sampler.tau_schedule=constant",
             "test_after_fit=false",
             "callbacks.last_checkpoint.every_n_train_steps=3",
         ],

@@ -1,6 +1,8 @@
-"""LightningDataModules: digits (embedded default), CIFAR-10/100, image folders, synthetic."""
+"""LightningDataModules: digits (embedded default), cluttered digits (embedded, harder), CIFAR-10/100,
+image folders, synthetic."""
 
 from supernet.data.base import IndexedDataset, ResumableDataLoader, SeededDraws, SupernetDataModule
+from supernet.data.cluttered_digits import ClutteredDigitsDataModule
 from supernet.data.digits import DigitsDataModule
 from supernet.data.synthetic import SyntheticDataModule
 from supernet.data.vision import CIFARDataModule, ImageFolderDataModule
@@ -11,6 +13,7 @@ __all__ = [
     "ResumableDataLoader",
     "SeededDraws",
     "DigitsDataModule",
+    "ClutteredDigitsDataModule",
     "SyntheticDataModule",
     "CIFARDataModule",
     "ImageFolderDataModule",
