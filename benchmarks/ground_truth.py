@@ -1,0 +1,132 @@
+"""Stand-alone ground truth for the ranking benchmark, resumable, with its test-retest ceiling.
+
+Picks ``--archs`` children of ``--space`` spread evenly over its multiply-add range, trains each
+alone with the supernet's max-child recipe (``sampler=fixed``: label-smoothed CE, dropout and
+drop-path on) for every seed of ``--seeds``, and scores it on the validation split after BN
+recalibration. Every finished (arch, seed) is written at once to ``benchmarks/results/
+ground_truth_<task>.json`` with the recipe, so the work can be done in parts: a rerun continues
+where the last one stopped (and refuses a cache made with another recipe unless ``--fresh``).
+
+Prints the spread (smallest and largest child), and the test-retest Kendall tau-b between every
+pair of seeds over the children measured by both: the ceiling that no supernet can beat.
+
+    python benchmarks/ground_truth.py --archs 24 --seeds 0 1 2 --epochs 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import children_override, machine, markdown_table
+from common import run_training as run
+
+from supernet.metrics import complexity
+from supernet.metrics.ranking import kendall_tau
+from supernet.space import load_space
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def spread_archs(space_name: str, n: int, seed: int = 0) -> list[str]:
+    """``n`` children evenly spread over the multiply-add range of a large uniform sample."""
+    space = load_space(space_name)
+    gen = random.Random(seed)
+    pool = {space.sample(gen) for _ in range(4000)} | {space.min(), space.max()}
+    ranked = sorted(pool, key=lambda a: (complexity(space, a, in_chans=1, num_classes=10).macs, str(a)))
+    return [str(ranked[round(i * (len(ranked) - 1) / (n - 1))]) for i in range(n)]
+
+
+def _save(path: Path, cache: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(cache, indent=1) + "\n")
+    os.replace(tmp, path)  # a killed run leaves the previous cache whole
+
+
+def ground_truth(task: str, space: str, archs: list[str], seeds: list[int], epochs: int, fresh: bool) -> dict:
+    recipe = [f"experiment={task}", f"space={space}", f"trainer.max_epochs={epochs}", "sampler=fixed", "distill=none"]
+    path = RESULTS / f"ground_truth_{task}.json"
+    cache = json.loads(path.read_text()) if path.exists() else None
+    if cache is not None and cache["recipe"] != recipe and not fresh:
+        raise SystemExit(f"{path} was made with recipe {cache['recipe']}, not {recipe}: pass --fresh to start over")
+    if cache is None or fresh:
+        cache = {"recipe": recipe, "note": "stand-alone, val split, BN recalibrated", "runs": {}}
+    # children in a shuffled order, so that a part of the work already spans the range
+    order = sorted(archs, key=lambda a: random.Random(a).random())
+    todo = [(a, s) for a in order for s in seeds if str(s) not in cache["runs"].get(a, {})]
+    for i, (arch, seed) in enumerate(todo):
+        start = time.time()
+        result = run(
+            [
+                *recipe,
+                f"seed={seed}",
+                f"sampler.arch='{arch}'",
+                f"trainer.check_val_every_n_epoch={epochs}",
+                children_override([arch]),
+            ]
+        )
+        row = result["rows"][0]
+        cache["runs"].setdefault(arch, {})[str(seed)] = {
+            "val_acc": row["val_acc"],
+            "val_loss": row["val_loss"],
+            "mmacs": row["mmacs"],
+        }
+        _save(path, cache)
+        print(
+            f"  {i + 1}/{len(todo)} {arch} seed {seed}: val acc {row['val_acc']:.4f} ({time.time() - start:.0f} s)",
+            flush=True,
+        )
+    return cache
+
+
+def report(cache: dict, archs: list[str], seeds: list[int]) -> str:
+    runs = cache["runs"]
+    lines = []
+    done = [a for a in archs if all(str(s) in runs.get(a, {}) for s in seeds)]
+    if done:
+        mean = {a: statistics.mean(runs[a][str(s)]["val_acc"] for s in seeds) for a in done}
+        smallest, largest = (
+            min(done, key=lambda a: runs[a][str(seeds[0])]["mmacs"]),
+            max(done, key=lambda a: runs[a][str(seeds[0])]["mmacs"]),
+        )
+        lines.append(
+            f"children measured with every seed: {len(done)} of {len(archs)}; seed-mean val acc: smallest "
+            f"child {mean[smallest]:.4f}, largest {mean[largest]:.4f}, range {min(mean.values()):.4f}-"
+            f"{max(mean.values()):.4f}"
+        )
+    rows = []
+    for a, b in itertools.combinations(seeds, 2):
+        both = [x for x in archs if str(a) in runs.get(x, {}) and str(b) in runs.get(x, {})]
+        if len(both) >= 3:
+            tau = kendall_tau([runs[x][str(a)]["val_acc"] for x in both], [runs[x][str(b)]["val_acc"] for x in both])
+            rows.append([f"seed {a} vs seed {b}", len(both), f"{tau:.3f}"])
+    if rows:
+        lines.append(markdown_table(["test-retest (val acc)", "children", "Kendall tau-b"], rows))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", default="cluttered", help="the experiment= whose data and recipe are used")
+    parser.add_argument("--space", default="tiny")
+    parser.add_argument("--archs", type=int, default=24)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--fresh", action="store_true", help="discard a cache made with another recipe")
+    args = parser.parse_args()
+    archs = spread_archs(args.space, args.archs)
+    cache = ground_truth(args.task, args.space, archs, args.seeds, args.epochs, args.fresh)
+    print(f"ground truth, task={args.task}, space={args.space}, {args.epochs} epochs; device={machine()}")
+    print(report(cache, archs, args.seeds))
+
+
+if __name__ == "__main__":
+    main()
