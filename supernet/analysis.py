@@ -6,8 +6,8 @@
     analysis.plot_training_curves(run.metrics)
     analysis.plot_pada_heatmaps(run.metrics)
 
-Everything reads files the commands write: ``.hydra/config.yaml``, ``logs/metrics.csv``,
-``checkpoints/last.ckpt`` (loaded with ``weights_only=True``), and ``supernet-evaluate`` /
+Everything reads files the commands write: ``.hydra/config.yaml``, ``logs/metrics.csv`` (the
+whole run, across resumes), ``checkpoints/last.ckpt`` (loaded with ``weights_only=True``), and ``supernet-evaluate`` /
 ``supernet-search`` tables (``*.csv``) found under the run directory or passed explicitly.
 """
 
@@ -103,8 +103,13 @@ def load_run(run_dir: str | Path, tables: dict[str, str | Path] | None = None) -
 
     config = read(config_file, lambda f: yaml.safe_load(f.read_text())) if config_file.exists() else {}
     metrics = read(metrics_file, pd.read_csv) if metrics_file.exists() else None
-    if metrics is not None and "epoch" not in metrics.columns:
-        raise ValueError(f"{metrics_file} has no 'epoch' column: not the CSV log of supernet-train")
+    if metrics is not None and not {"epoch", "step"} <= set(metrics.columns):
+        raise ValueError(f"{metrics_file} has no 'epoch' and 'step' columns: not the CSV log of supernet-train")
+    if metrics is not None:
+        # One row per step, every leg of a resumed run. A step can be logged twice: by a leg that a
+        # kill cut short after its last checkpoint and by the leg that resumed from it; the later
+        # value counts. The train, validation and test rows of one step become one row.
+        metrics = metrics.groupby("step", as_index=False, sort=True).last()
     meta = dict(read_checkpoint(ckpt)[CHECKPOINT_KEY]) if ckpt.exists() else None
     found = {p.stem: p for p in sorted(path.rglob("*.csv")) if p != metrics_file}
     found.update({k: Path(v) for k, v in (tables or {}).items()})

@@ -143,9 +143,17 @@ class SigtermAt(pl.Callback):
     """Sends SIGTERM to this process at the end of training batch ``batch`` of epoch ``epoch``:
     a scheduler's signal at a chosen moment, without timing races."""
 
+    signum = signal.SIGTERM
+
     def __init__(self, epoch: int, batch: int):
         self.epoch, self.batch = epoch, batch
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         if (trainer.current_epoch, batch_idx) == (self.epoch, self.batch):
-            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), self.signum)
+
+
+class SigintAt(SigtermAt):
+    """The same with SIGINT: what a terminal sends on Ctrl-C."""
+
+    signum = signal.SIGINT

@@ -91,8 +91,9 @@ def test_sigterm_saves_a_checkpoint_then_resume(uninterrupted, tmp_path):
     _resume_and_compare(uninterrupted, tmp_path, periodic=False)
 
 
-def _sigterm_at(run_dir: Path, epoch: int, batch: int, extra: list[str] = ()) -> None:
+def _sigterm_at(run_dir: Path, epoch: int, batch: int, extra: list[str] = (), signum=signal.SIGTERM) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
+    sender = {signal.SIGTERM: "helpers.SigtermAt", signal.SIGINT: "helpers.SigintAt"}[signum]
     cmd = [
         sys.executable,
         "-m",
@@ -100,12 +101,15 @@ def _sigterm_at(run_dir: Path, epoch: int, batch: int, extra: list[str] = ()) ->
         f"hydra.run.dir={run_dir}",
         *RUN[:-1],
         *extra,
-        f"+callbacks.sigterm={{_target_: helpers.SigtermAt, epoch: {epoch}, batch: {batch}}}",
+        f"+callbacks.sigterm={{_target_: {sender}, epoch: {epoch}, batch: {batch}}}",
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
-    assert "SIGTERM" in proc.stdout + proc.stderr, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert signum.name in proc.stdout + proc.stderr, proc.stdout[-3000:] + proc.stderr[-3000:]
     step = _weights(run_dir)[0]
     assert step == epoch * 6 + batch + 1, f"the signal's checkpoint is at step {step}"
+    # the exit status a shell gives a command that a signal ended, and the way on
+    assert proc.returncode == 128 + signum, proc.stderr[-3000:]
+    assert f"hydra.run.dir={run_dir} ckpt_path=last" in proc.stderr, proc.stderr[-3000:]
 
 
 @pytest.mark.slow
@@ -114,6 +118,14 @@ def test_sigterm_at_a_chosen_step_then_resume(uninterrupted, tmp_path, epoch, ba
     """The last step is the subtle one: validation still runs after the signal's checkpoint, and
     must not leave its recalibrated BN statistics in the supernet."""
     _sigterm_at(tmp_path, epoch, batch)
+    _resume_and_compare(uninterrupted, tmp_path, periodic=False)
+
+
+@pytest.mark.slow
+def test_sigint_at_a_chosen_step_then_resume(uninterrupted, tmp_path):
+    """Ctrl-C (SIGINT sent to the process, as a terminal does) stops after the current step and
+    saves it, with the loader's position: the resume is as exact as after SIGTERM."""
+    _sigterm_at(tmp_path, 1, 2, signum=signal.SIGINT)
     _resume_and_compare(uninterrupted, tmp_path, periodic=False)
 
 

@@ -1,15 +1,20 @@
-"""What the command-line entry points share: one-line errors, plain config conversion, and the
-checkpoint and child evaluator of the commands that read a checkpoint (extract, evaluate, search)."""
+"""What the command-line entry points share: one-line errors, their run folder, plain config
+conversion, and the checkpoint and child evaluator of the commands that read a checkpoint
+(extract, evaluate, search)."""
 
 from __future__ import annotations
 
 import functools
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable
-from typing import Any, NoReturn
+from pathlib import Path
+from typing import Any, ClassVar, NoReturn
 
 from hydra.errors import InstantiationException
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -51,8 +56,51 @@ def debugging(cfg_debug: Any = False) -> bool:
     return bool(cfg_debug) or bool(os.environ.get("SUPERNET_DEBUG"))
 
 
+class RunFolder(Callback):
+    """Hydra callback of every command (``hydra.callbacks.run_folder``): before Hydra creates the
+    run folder (``hydra.run.dir``), check that it can be written — one line and exit code 2, not
+    Hydra's traceback — and remember whether this command creates it, so that a command stopped
+    by bad input removes it again (``remove_unused``) instead of leaving an empty folder behind.
+    Single runs only: each job of a sweep (``-m``) keeps its folder and log."""
+
+    created: ClassVar[dict[Path, Path]] = {}  # run folder -> the topmost folder this process created for it
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        path = Path(str(config.hydra.run.dir)).absolute()
+        top = path
+        while not top.parent.exists():
+            top = top.parent
+        existed = path.exists()
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            tempfile.TemporaryFile(dir=path).close()  # what counts is a write: root ignores permission bits
+        except OSError as err:
+            exit_with_one_line(OSError(f"hydra.run.dir={path} cannot be written: {err.strerror or err}"))
+        if not existed:
+            RunFolder.created[path] = top
+
+    @classmethod
+    def remove_unused(cls) -> None:
+        """Remove the run folders this process created that hold nothing but Hydra's own files
+        (``.hydra/`` and the command's ``.log``), and the empty parents created with them."""
+        for path, top in cls.created.items():
+            hydras = (path / ".hydra", *path.glob("*.log"))
+            if any(f.is_file() and not any(f == h or h in f.parents for h in hydras) for f in path.rglob("*")):
+                continue
+            shutil.rmtree(path, ignore_errors=True)
+            for parent in path.parents:
+                if parent == top.parent:
+                    break
+                try:
+                    parent.rmdir()  # only when empty: another run may share a date folder
+                except OSError:
+                    break
+        cls.created.clear()
+
+
 def user_errors(fn: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
-    """Turn user errors into one readable line and a non-zero exit (full traceback with debug=true)."""
+    """Turn user errors into one readable line and a non-zero exit (full traceback with debug=true);
+    the run folder the command created for nothing is removed."""
 
     @functools.wraps(fn)
     def wrapper(cfg: DictConfig) -> Any:
@@ -61,6 +109,7 @@ def user_errors(fn: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
         except USER_ERRORS as err:
             if debugging(cfg.get("debug", False)):
                 raise
+            RunFolder.remove_unused()
             exit_with_one_line(err)
         except InstantiationException as err:  # a config group's object refused its arguments
             from lightning.fabric.utilities.exceptions import MisconfigurationException  # a bad Trainer argument
@@ -68,6 +117,7 @@ def user_errors(fn: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
             cause = err.__cause__
             if debugging(cfg.get("debug", False)) or not isinstance(cause, (*USER_ERRORS, MisconfigurationException)):
                 raise
+            RunFolder.remove_unused()
             exit_with_one_line(cause)
 
     return wrapper

@@ -36,6 +36,7 @@ class ChildValidation(pl.Callback):
         self.children: dict[str, Arch] = {}
         self.metrics: dict[str, nn.ModuleDict] = {}
         self.results: dict[str, dict[str, float]] = {}  # {child: {"val_acc": ..., "test_loss": ...}}
+        self.evaluated_at: dict[str, int] = {}  # {split: the global step whose weights ``results`` hold}
         self._bn_states: dict[str, BNState] = {}  # calibrated statistics of each child
         self._training_bn: BNState | None = None  # the training statistics, while validation replaces them
 
@@ -82,14 +83,23 @@ class ChildValidation(pl.Callback):
             metrics["acc"].update(logits, y)
             metrics["loss"].update(nn.functional.cross_entropy(logits, y), weight=y.numel())
 
-    def _end(self, split: str, pl_module: pl.LightningModule) -> None:
+    def _end(self, split: str, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         for name in self.children:
             collection = self.metrics[split][name]
-            values = collection.compute()
+            values = collection.compute()  # torchmetrics syncs its states: every rank holds the global value
             for metric, value in values.items():
-                pl_module.log(f"{split}/{name}/{metric}", value, prog_bar=metric == "acc" and name in ("max", "min"))
+                # sync_dist: Lightning's mean over ranks of values that are already equal. It keeps the
+                # value logged on every rank (ModelCheckpoint monitors it on each; rank_zero_only would
+                # not) and tells Lightning the value is global, which it otherwise warns about under DDP.
+                pl_module.log(
+                    f"{split}/{name}/{metric}",
+                    value,
+                    prog_bar=metric == "acc" and name in ("max", "min"),
+                    sync_dist=True,
+                )
             self.results[name].update({f"{split}_{k}": float(v) for k, v in values.items()})
             collection.reset()
+        self.evaluated_at[split] = trainer.global_step
         if self._training_bn is not None:
             load_bn_state(pl_module.supernet, self._training_bn)
             self._training_bn = None
@@ -107,10 +117,10 @@ class ChildValidation(pl.Callback):
         self._batch("test", pl_module, batch)
 
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
-        self._end("val", pl_module)
+        self._end("val", trainer, pl_module)
 
     def on_test_epoch_end(self, trainer, pl_module) -> None:
-        self._end("test", pl_module)
+        self._end("test", trainer, pl_module)
 
     # -- checkpoints and the final table ---------------------------------------------------------
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict[str, Any]) -> None:
