@@ -17,9 +17,12 @@
 # # Analysing a supernet run
 #
 # Point `RUN_DIR` at a `supernet-train` run directory (it holds `.hydra/`, `logs/metrics.csv` and
-# `checkpoints/last.ckpt`). Tables written by `supernet-evaluate` / `supernet-search` inside it are
+# `checkpoints/last.ckpt`); by default the newest run, which `supernet-train` links as
+# `outputs/train/latest`. Tables written by `supernet-evaluate` / `supernet-search` inside it are
 # picked up; `RANKING` may name the `benchmarks/results/ranking.json` of `benchmarks/ranking.py`.
-# All the logic lives in `supernet.analysis`, so `supernet-report RUN_DIR` draws the same figures.
+# Relative paths are read from the repository root, whether the notebook runs there or in
+# `notebooks/` (where Jupyter starts it). All the logic lives in `supernet.analysis`, so
+# `supernet-report RUN_DIR` draws the same figures.
 
 # %% tags=["parameters"]
 RUN_DIR = "outputs/train/latest"
@@ -32,6 +35,8 @@ import matplotlib.pyplot as plt
 
 from supernet import analysis
 
+ROOT = Path.cwd().parent if Path.cwd().name == "notebooks" else Path.cwd()  # the commands write from the root
+RUN_DIR, RANKING = ROOT / RUN_DIR, ROOT / RANKING  # an absolute path stays as it is
 run = analysis.load_run(RUN_DIR)
 print("space:", run.meta["space"]["name"] if run.meta else "?", "| tables:", sorted(run.tables))
 
@@ -83,7 +88,7 @@ if run.meta and "data_sampler" in run.meta:
 # ## Ranking consistency: supernet vs stand-alone accuracy
 
 # %%
-if Path(RANKING).exists():
+if RANKING.exists():
     analysis.plot_ranking(RANKING)
     plt.show()
 else:

@@ -65,3 +65,25 @@ def test_notebook_executes_against_a_fresh_run(tmp_path):
         "pada_paths.png",
         "pada_data.png",
     }
+
+
+def test_notebook_executes_in_the_notebooks_folder_on_the_latest_run(tmp_path, monkeypatch):
+    """As Jupyter runs it, in ``notebooks/`` with its default parameters: ``RUN_DIR`` is the run that
+    supernet-train linked as ``outputs/train/latest``; relative paths are read from the root."""
+    monkeypatch.chdir(tmp_path)  # a checkout's root, where supernet-train runs
+    run_dir = tmp_path / "outputs" / "train" / "2026-01-01" / "10-00-00"
+    train(run_dir, ["test_after_fit=false"])
+    assert (tmp_path / "outputs" / "train" / "latest").resolve() == run_dir
+    ranking = tmp_path / "benchmarks" / "results" / "ranking.json"
+    ranking.parent.mkdir(parents=True)
+    ranking.write_text(
+        json.dumps({"truth_val_acc": [0.9, 0.95, 0.97], "supernet_val_acc": {"sandwich+uniform": [[0.8, 0.9, 0.92]]}})
+    )
+    (tmp_path / "notebooks").mkdir()
+    nb = nbformat.read(NOTEBOOKS / "analysis.ipynb", as_version=4)
+    path = str(tmp_path / "notebooks")
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": path}}).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    # accuracy vs MMACs of the validation children, their curves, the ranking
+    assert sum(1 for o in outputs if "image/png" in o.get("data", {})) == 3
