@@ -144,16 +144,27 @@ class SigtermAt(pl.Callback):
     a scheduler's signal at a chosen moment, without timing races."""
 
     signum = signal.SIGTERM
+    group = False
 
     def __init__(self, epoch: int, batch: int):
         self.epoch, self.batch = epoch, batch
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         if (trainer.current_epoch, batch_idx) == (self.epoch, self.batch):
-            os.kill(os.getpid(), self.signum)
+            if self.group:
+                os.killpg(os.getpgrp(), self.signum)
+            else:
+                os.kill(os.getpid(), self.signum)
 
 
 class SigintAt(SigtermAt):
     """The same with SIGINT: what a terminal sends on Ctrl-C."""
 
     signum = signal.SIGINT
+
+
+class SigintGroupAt(SigintAt):
+    """SIGINT to the whole process group, data loader workers included, as a terminal sends it on
+    Ctrl-C (start the command in a session of its own)."""
+
+    group = True

@@ -91,9 +91,15 @@ def test_sigterm_saves_a_checkpoint_then_resume(uninterrupted, tmp_path):
     _resume_and_compare(uninterrupted, tmp_path, periodic=False)
 
 
-def _sigterm_at(run_dir: Path, epoch: int, batch: int, extra: list[str] = (), signum=signal.SIGTERM) -> None:
+def _sigterm_at(
+    run_dir: Path, epoch: int, batch: int, extra: list[str] = (), signum=signal.SIGTERM, group: bool = False
+) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
-    sender = {signal.SIGTERM: "helpers.SigtermAt", signal.SIGINT: "helpers.SigintAt"}[signum]
+    sender = {
+        (signal.SIGTERM, False): "helpers.SigtermAt",
+        (signal.SIGINT, False): "helpers.SigintAt",
+        (signal.SIGINT, True): "helpers.SigintGroupAt",
+    }[signum, group]
     cmd = [
         sys.executable,
         "-m",
@@ -103,7 +109,8 @@ def _sigterm_at(run_dir: Path, epoch: int, batch: int, extra: list[str] = (), si
         *extra,
         f"+callbacks.sigterm={{_target_: {sender}, epoch: {epoch}, batch: {batch}}}",
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    # a session of its own: a signal to its process group stays inside it
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, start_new_session=True)
     assert signum.name in proc.stdout + proc.stderr, proc.stdout[-3000:] + proc.stderr[-3000:]
     step = _weights(run_dir)[0]
     assert step == epoch * 6 + batch + 1, f"the signal's checkpoint is at step {step}"
@@ -122,10 +129,12 @@ def test_sigterm_at_a_chosen_step_then_resume(uninterrupted, tmp_path, epoch, ba
 
 
 @pytest.mark.slow
-def test_sigint_at_a_chosen_step_then_resume(uninterrupted, tmp_path):
-    """Ctrl-C (SIGINT sent to the process, as a terminal does) stops after the current step and
-    saves it, with the loader's position: the resume is as exact as after SIGTERM."""
-    _sigterm_at(tmp_path, 1, 2, signum=signal.SIGINT)
+@pytest.mark.parametrize("group", [False, True], ids=["to the process", "to its group, loader workers too"])
+def test_sigint_at_a_chosen_step_then_resume(uninterrupted, tmp_path, group):
+    """Ctrl-C (SIGINT, as a terminal sends it: to the process group, where the data loader's
+    workers get it too) stops after the current step and saves it, with the loader's position:
+    the resume is as exact as after SIGTERM."""
+    _sigterm_at(tmp_path, 1, 2, ["data.num_workers=2"] if group else [], signum=signal.SIGINT, group=group)
     _resume_and_compare(uninterrupted, tmp_path, periodic=False)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
 from supernet.training.step import DivergenceError
 
@@ -52,6 +53,7 @@ class LastCheckpoint(pl.Callback):
         self.signal_received: signal.Signals | None = None
         self.saved_step: int | None = None  # the global step of the last save of this process
         self._previous_sigint = None  # the SIGINT handler ours replaced, while fitting
+        self._pid = os.getpid()  # the process that installed it
 
     def _save(self, trainer: pl.Trainer) -> None:
         """Save once per optimizer step, while fitting (never in a sanity check or a fast dev run)."""
@@ -67,6 +69,10 @@ class LastCheckpoint(pl.Callback):
 
     # -- Ctrl-C: the first one asks for what SIGTERM does, the second one stops at once ----------
     def _on_sigint(self, signum, frame) -> None:
+        if os.getpid() != self._pid:
+            # A data loader worker forked with this handler: a terminal's Ctrl-C reaches it too. It
+            # carries on serving batches; the main process stops the run after the step.
+            return
         if self.signal_received is None:
             self.signal_received = signal.SIGINT
             # os.write: a print here could re-enter a print the handler interrupted
@@ -80,6 +86,7 @@ class LastCheckpoint(pl.Callback):
     def setup(self, trainer, pl_module, stage: str) -> None:
         # Signal handlers can only be set from the main thread (not, e.g., from a worker thread).
         if stage == "fit" and self.save_on_exception and threading.current_thread() is threading.main_thread():
+            self._pid = os.getpid()
             self._previous_sigint = signal.signal(signal.SIGINT, self._on_sigint)
 
     def _restore_sigint(self) -> None:
@@ -133,8 +140,12 @@ class LatestRunLink(pl.Callback):
     def on_train_start(self, trainer, pl_module) -> None:
         if not trainer.is_global_zero or not self.run_dir.is_relative_to(Path.cwd()):
             return
-        self.link.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.link.with_name(f".{self.link.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
-        # relative, so the tree can be moved or mounted elsewhere
-        tmp.symlink_to(os.path.relpath(self.run_dir, self.link.parent), target_is_directory=True)
-        os.replace(tmp, self.link)
+        try:
+            self.link.parent.mkdir(parents=True, exist_ok=True)
+            # relative, so the tree can be moved or mounted elsewhere
+            tmp.symlink_to(os.path.relpath(self.run_dir, self.link.parent), target_is_directory=True)
+            os.replace(tmp, self.link)
+        except OSError as err:  # a convenience: never the reason a run fails (a folder in its place, ...)
+            tmp.unlink(missing_ok=True)
+            rank_zero_warn(f"{self.link} not pointed at this run: {err}")
