@@ -4,6 +4,7 @@ Timing a function: ``supernet.metrics.latency.median_times``."""
 from __future__ import annotations
 
 import platform
+from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
@@ -76,3 +77,34 @@ def markdown_table(header: list[str], rows: list[list[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def train_with_snapshots(overrides: list[str], epochs: int) -> tuple[list, object, object]:
+    """Train ``epochs`` epochs (validated once, at the end) with a checkpoint after every epoch.
+
+    Returns the supernet after each epoch (``LoadedSupernet``: weights, and in ``meta`` the
+    samplers' state, i.e. the distributions the *next* epoch draws from), the composed config and
+    the set-up data module."""
+    import tempfile
+
+    from hydra.utils import instantiate
+
+    from supernet.child.checkpoint import load_checkpoint
+    from supernet.cli.train import compose
+
+    with tempfile.TemporaryDirectory() as tmp:
+        snapshots = Path(tmp) / "snapshots"
+        run_training(
+            [
+                *overrides,
+                f"trainer.max_epochs={epochs}",
+                f"trainer.check_val_every_n_epoch={epochs}",
+                "callbacks.periodic_checkpoint={_target_:lightning.pytorch.callbacks.ModelCheckpoint,"
+                f"dirpath:'{snapshots}',every_n_epochs:1,save_top_k:-1,save_on_train_epoch_end:true}}",
+            ]
+        )
+        after = [load_checkpoint(next(snapshots.glob(f"epoch={e}-*.ckpt"))) for e in range(epochs)]
+        cfg = compose([*overrides, f"trainer.max_epochs={epochs}"], Path(tmp) / "compose")
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("fit")
+    return after, cfg, datamodule
