@@ -229,6 +229,23 @@ def test_pada_data_probabilities_follow_scores():
     assert w[0] > 1 > w[1]
 
 
+def test_pada_data_keeps_the_scores_of_samples_an_epoch_did_not_draw():
+    """Draws are with replacement, so an epoch misses about a third of the samples: they keep the
+    score of their last draw (never drawn: the mean score) instead of falling to (1 - tau) / N."""
+    sampler = PadaDataSampler(4, seed=0, tau_schedule="constant")
+    sampler.update_scores(torch.tensor([0, 1, 2]), torch.tensor([1.0, 2.0, 3.0]))  # 3 never drawn
+    sampler.on_epoch_end(epoch=0, max_epochs=4)
+    assert sampler.probs.tolist() == pytest.approx([1 / 8, 2 / 8, 3 / 8, 2 / 8])
+    sampler.update_scores(torch.tensor([1]), torch.tensor([6.0]))  # only 1 drawn this epoch
+    sampler.on_epoch_end(epoch=1, max_epochs=4)
+    assert sampler.probs.tolist() == pytest.approx([3 / 40, 18 / 40, 9 / 40, 10 / 40])  # 3: mean of 1, 6, 3
+    restored = PadaDataSampler(4, seed=0, tau_schedule="constant")
+    restored.load_state_dict(sampler.state_dict())  # a resume carries the old scores on
+    for s in (sampler, restored):
+        s.on_epoch_end(epoch=2, max_epochs=4)
+    assert torch.equal(sampler.probs, restored.probs)
+
+
 @pytest.mark.parametrize("cls", [PadaDataSampler, UniformDataSampler])
 def test_shards_are_disjoint_and_cover_the_drawn_list(cls, monkeypatch):
     sampler = cls(101, seed=3)
