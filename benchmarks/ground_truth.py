@@ -22,13 +22,16 @@ import os
 import random
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import children_override, machine, markdown_table
 from common import run_training as run
+from omegaconf import OmegaConf
 
+from supernet.cli.train import compose
 from supernet.metrics import complexity
 from supernet.metrics.ranking import kendall_tau
 from supernet.space import load_space
@@ -45,20 +48,32 @@ def spread_archs(space_name: str, n: int, seed: int = 0) -> list[str]:
     return [str(ranked[round(i * (len(ranked) - 1) / (n - 1))]) for i in range(n)]
 
 
-def _save(path: Path, cache: dict) -> None:
+def save_json(path: Path, cache: dict) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(cache, indent=1) + "\n")
     os.replace(tmp, path)  # a killed run leaves the previous cache whole
 
 
+def data_config(overrides: list[str]) -> dict:
+    """The data set the overrides compose (its generator's settings): a cache made on other data
+    must not be mixed in."""
+    with tempfile.TemporaryDirectory() as tmp:
+        data = OmegaConf.to_container(compose(overrides, tmp).data, resolve=True)
+    return {k: v for k, v in data.items() if k not in ("seed", "num_workers")}
+
+
 def ground_truth(task: str, space: str, archs: list[str], seeds: list[int], epochs: int, fresh: bool) -> dict:
     recipe = [f"experiment={task}", f"space={space}", f"trainer.max_epochs={epochs}", "sampler=fixed", "distill=none"]
+    data = data_config(recipe)
     path = RESULTS / f"ground_truth_{task}.json"
     cache = json.loads(path.read_text()) if path.exists() else None
-    if cache is not None and cache["recipe"] != recipe and not fresh:
-        raise SystemExit(f"{path} was made with recipe {cache['recipe']}, not {recipe}: pass --fresh to start over")
+    if cache is not None and (cache["recipe"], cache["data"]) != (recipe, data) and not fresh:
+        raise SystemExit(
+            f"{path} was made with recipe {cache['recipe']} and data {cache['data']}, not {recipe} and {data}: "
+            "pass --fresh to start over"
+        )
     if cache is None or fresh:
-        cache = {"recipe": recipe, "note": "stand-alone, val split, BN recalibrated", "runs": {}}
+        cache = {"recipe": recipe, "data": data, "note": "stand-alone, val split, BN recalibrated", "runs": {}}
     # children in a shuffled order, so that a part of the work already spans the range
     order = sorted(archs, key=lambda a: random.Random(a).random())
     todo = [(a, s) for a in order for s in seeds if str(s) not in cache["runs"].get(a, {})]
@@ -79,7 +94,7 @@ def ground_truth(task: str, space: str, archs: list[str], seeds: list[int], epoc
             "val_loss": row["val_loss"],
             "mmacs": row["mmacs"],
         }
-        _save(path, cache)
+        save_json(path, cache)
         print(
             f"  {i + 1}/{len(todo)} {arch} seed {seed}: val acc {row['val_acc']:.4f} ({time.time() - start:.0f} s)",
             flush=True,
@@ -87,29 +102,38 @@ def ground_truth(task: str, space: str, archs: list[str], seeds: list[int], epoc
     return cache
 
 
-def report(cache: dict, archs: list[str], seeds: list[int]) -> str:
+def truth_table(cache: dict) -> tuple[dict[str, float], list[str]]:
+    """Seed-mean val accuracy of the children measured with every seed, and those children in
+    multiply-add order."""
     runs = cache["runs"]
-    lines = []
-    done = [a for a in archs if all(str(s) in runs.get(a, {}) for s in seeds)]
-    if done:
-        mean = {a: statistics.mean(runs[a][str(s)]["val_acc"] for s in seeds) for a in done}
-        smallest, largest = (
-            min(done, key=lambda a: runs[a][str(seeds[0])]["mmacs"]),
-            max(done, key=lambda a: runs[a][str(seeds[0])]["mmacs"]),
-        )
-        lines.append(
-            f"children measured with every seed: {len(done)} of {len(archs)}; seed-mean val acc: smallest "
-            f"child {mean[smallest]:.4f}, largest {mean[largest]:.4f}, range {min(mean.values()):.4f}-"
-            f"{max(mean.values()):.4f}"
-        )
+    seeds = sorted({s for r in runs.values() for s in r})
+    done = sorted((a for a in runs if all(s in runs[a] for s in seeds)), key=lambda a: (runs[a][seeds[0]]["mmacs"], a))
+    return {a: statistics.mean(runs[a][s]["val_acc"] for s in seeds) for a in done}, done
+
+
+def test_retest(cache: dict) -> str:
+    """Kendall tau-b between every pair of seeds, over the children measured by both."""
+    runs = cache["runs"]
+    seeds = sorted({s for r in runs.values() for s in r}, key=int)
     rows = []
     for a, b in itertools.combinations(seeds, 2):
-        both = [x for x in archs if str(a) in runs.get(x, {}) and str(b) in runs.get(x, {})]
+        both = [x for x in runs if a in runs[x] and b in runs[x]]
         if len(both) >= 3:
-            tau = kendall_tau([runs[x][str(a)]["val_acc"] for x in both], [runs[x][str(b)]["val_acc"] for x in both])
+            tau = kendall_tau([runs[x][a]["val_acc"] for x in both], [runs[x][b]["val_acc"] for x in both])
             rows.append([f"seed {a} vs seed {b}", len(both), f"{tau:.3f}"])
-    if rows:
-        lines.append(markdown_table(["test-retest (val acc)", "children", "Kendall tau-b"], rows))
+    return markdown_table(["test-retest (val acc)", "children", "Kendall tau-b"], rows) if rows else ""
+
+
+def report(cache: dict) -> str:
+    truth, done = truth_table(cache)
+    lines = []
+    if done:
+        lines.append(
+            f"children measured with every seed: {len(done)}; seed-mean val acc: smallest child "
+            f"{truth[done[0]]:.4f}, largest {truth[done[-1]]:.4f}, range {min(truth.values()):.4f}-"
+            f"{max(truth.values()):.4f}"
+        )
+    lines.append(test_retest(cache))
     return "\n".join(lines)
 
 
@@ -125,7 +149,7 @@ def main() -> None:
     archs = spread_archs(args.space, args.archs)
     cache = ground_truth(args.task, args.space, archs, args.seeds, args.epochs, args.fresh)
     print(f"ground truth, task={args.task}, space={args.space}, {args.epochs} epochs; device={machine()}")
-    print(report(cache, archs, args.seeds))
+    print(report(cache))
 
 
 if __name__ == "__main__":

@@ -19,14 +19,14 @@
 # Point `RUN_DIR` at a `supernet-train` run directory (it holds `.hydra/`, `logs/metrics.csv` and
 # `checkpoints/last.ckpt`); by default the newest run, which `supernet-train` links as
 # `outputs/train/latest`. Tables written by `supernet-evaluate` / `supernet-search` inside it are
-# picked up; `RANKING` may name the `benchmarks/results/ranking.json` of `benchmarks/ranking.py`.
+# picked up; `RANKING` may name the `benchmarks/results/ranking_<task>.json` of `benchmarks/ranking.py`.
 # Relative paths are read from the repository root, whether the notebook runs there or in
 # `notebooks/` (where Jupyter starts it). All the logic lives in `supernet.analysis`, so
 # `supernet-report RUN_DIR` draws the same figures.
 
 # %% tags=["parameters"]
 RUN_DIR = "outputs/train/latest"
-RANKING = "benchmarks/results/ranking.json"
+RANKING = "benchmarks/results/ranking_cluttered.json"
 
 # %%
 from pathlib import Path

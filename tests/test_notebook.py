@@ -46,7 +46,9 @@ def test_notebook_executes_against_a_fresh_run(tmp_path):
 
     ranking = tmp_path / "ranking.json"
     ranking.write_text(
-        json.dumps({"truth_val_acc": [0.9, 0.95, 0.97], "supernet_val_acc": {"sandwich+uniform": [[0.8, 0.9, 0.92]]}})
+        json.dumps(
+            {"truth_val_acc": [0.9, 0.95, 0.97], "runs": {"sandwich uniform": {"0": {"val_acc": [0.8, 0.9, 0.92]}}}}
+        )
     )
     nb = nbformat.read(NOTEBOOKS / "analysis.ipynb", as_version=4)
     params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
@@ -74,10 +76,12 @@ def test_notebook_executes_in_the_notebooks_folder_on_the_latest_run(tmp_path, m
     run_dir = tmp_path / "outputs" / "train" / "2026-01-01" / "10-00-00"
     train(run_dir, ["test_after_fit=false"])
     assert (tmp_path / "outputs" / "train" / "latest").resolve() == run_dir
-    ranking = tmp_path / "benchmarks" / "results" / "ranking.json"
+    ranking = tmp_path / "benchmarks" / "results" / "ranking_cluttered.json"
     ranking.parent.mkdir(parents=True)
     ranking.write_text(
-        json.dumps({"truth_val_acc": [0.9, 0.95, 0.97], "supernet_val_acc": {"sandwich+uniform": [[0.8, 0.9, 0.92]]}})
+        json.dumps(
+            {"truth_val_acc": [0.9, 0.95, 0.97], "runs": {"sandwich uniform": {"0": {"val_acc": [0.8, 0.9, 0.92]}}}}
+        )
     )
     (tmp_path / "notebooks").mkdir()
     nb = nbformat.read(NOTEBOOKS / "analysis.ipynb", as_version=4)

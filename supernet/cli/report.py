@@ -11,7 +11,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="supernet-report", description=__doc__)
     parser.add_argument("run_dir", help="a supernet-train run directory")
     parser.add_argument("out_dir", nargs="?", help="where to write the PNGs (default: <run_dir>/report)")
-    parser.add_argument("--ranking", help="also draw ranking.json of benchmarks/ranking.py (ranking.png)")
+    parser.add_argument("--ranking", help="also draw a ranking_<task>.json of benchmarks/ranking.py (ranking.png)")
     parser.add_argument("--debug", action="store_true", help="full tracebacks instead of one-line errors")
     args = parser.parse_args(argv)
     from supernet.analysis import save_report
