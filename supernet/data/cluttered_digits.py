@@ -109,7 +109,7 @@ class ClutteredDigitsDataModule(SupernetDataModule):
         val_size: int = 2000,
         test_size: int = 2000,
         canvas: int = 24,
-        clutter: int = 3,
+        clutter: int = 2,
         noise: float = 0.15,
         data_seed: int = 0,
         **kwargs,

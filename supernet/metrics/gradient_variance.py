@@ -171,6 +171,9 @@ def pada_variance(
     uniformly drawn training samples; the variance of: ``trained`` (``data_probs``), ``proxy``
     (p ∝ PA&DA's logit score ``||softmax(z) - onehot(y)||`` at these weights, all samples), and
     the oracle ``p ∝ ||g_i||``. Also the Spearman correlation of the proxy with ``||g_i||``.
+
+    The model's BN statistics are overwritten (train-mode passes, then recalibration for the max
+    child) and gradient hooks are added to its parameters: pass a copy of a model you go on using.
     """
     space = model.space
     gen = torch.Generator().manual_seed(seed)
