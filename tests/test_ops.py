@@ -5,10 +5,75 @@ import torch.nn.functional as F
 from supernet.ops import ElasticBatchNorm2d, ElasticConv2d, ElasticLinear, ElasticSequential, ElasticSqueezeExcite
 
 
-def test_conv_uses_the_parameter_itself_at_full_size():
+def test_active_weights_are_views_of_the_parameters_that_follow_their_updates():
     conv = ElasticConv2d(8, 16, 5)
-    weight, _ = conv.active_weight(8)
-    assert weight is conv.weight  # no slicing, no copy
+    conv.configure(out_channels=12, kernel_size=3)
+    weight, _ = conv.active_weight(6)
+    assert weight.untyped_storage().data_ptr() == conv.weight.untyped_storage().data_ptr()  # no copy
+    assert conv.active_weight(6)[0] is weight  # cut once, kept
+    with torch.no_grad():
+        conv.weight.mul_(2)  # an optimizer's in-place step shows through the kept window
+    assert torch.equal(conv.active_weight(6)[0], conv.weight[:12, :6, 1:4, 1:4])
+
+
+def test_window_gradients_accumulate_into_grad_as_autograd_slicing_does():
+    """Children of several windows, one backward each: ``.grad`` is None until used, then
+    full-size, equal bit for bit to what autograd's own slicing of the parameter accumulates;
+    ``on_gradient`` observers see each window's gradient; set_to_none starts over."""
+    from supernet.ops.slicing import on_gradient
+
+    torch.manual_seed(0)
+    conv = ElasticConv2d(8, 16, 5, bias=True)
+    x = torch.randn(2, 8, 7, 7)
+    settings = [(16, 5, 8), (6, 3, 5), (6, 3, 5)]  # (out channels, kernel, in channels)
+    expected = {"weight": 0, "bias": 0}
+    for out, k, c_in in settings:
+        s = (5 - k) // 2
+        weight, bias = conv.weight[:out, :c_in, s : s + k, s : s + k], conv.bias[:out]
+        w_grad, b_grad = torch.autograd.grad(
+            F.conv2d(x[:, :c_in], weight, bias, 1, k // 2).square().sum(), [conv.weight, conv.bias]
+        )
+        expected["weight"] = expected["weight"] + w_grad
+        expected["bias"] = expected["bias"] + b_grad
+    seen = []
+    on_gradient(conv.weight, lambda g: seen.append(tuple(g.shape)))
+    assert conv.weight.grad is None
+    for out, k, c_in in settings:
+        conv.configure(out_channels=out, kernel_size=k)
+        conv(x[:, :c_in]).square().sum().backward()
+    assert seen == [(16, 8, 5, 5), (6, 5, 3, 3), (6, 5, 3, 3)]
+    assert torch.equal(conv.weight.grad, expected["weight"]) and torch.equal(conv.bias.grad, expected["bias"])
+    conv.zero_grad(set_to_none=True)
+    assert conv.weight.grad is None
+    conv.configure(out_channels=4, kernel_size=3)
+    conv(x[:, :2]).sum().backward()
+    assert conv.weight.grad.shape == (16, 8, 5, 5)
+    assert conv.weight.grad[4:].abs().sum() == 0 and conv.weight.grad[:4, :2, 1:4, 1:4].abs().sum() > 0
+
+
+def test_windows_are_cut_again_for_new_storage_and_not_shared_by_a_copy():
+    import copy
+
+    linear = ElasticLinear(6, 4)
+    linear.configure(out_features=3)
+    x = torch.randn(2, 5)
+    linear(x).sum().backward()  # windows cut and kept
+    twin = copy.deepcopy(linear)
+    twin.zero_grad(set_to_none=True)
+    linear.zero_grad(set_to_none=True)
+    twin(x).sum().backward()
+    assert linear.weight.grad is None and twin.weight.grad is not None  # the copy's gradient is its own
+    linear.double()  # new storage: the old windows must not be used
+    out = linear(x.double())
+    assert out.dtype == torch.float64
+    out.sum().backward()
+    assert linear.weight.grad.dtype == torch.float64
+    torch.testing.assert_close(linear.weight.grad, twin.weight.grad.double())
+    with torch.no_grad():
+        linear(x.double())  # a window cut without gradients is not the one training uses
+    linear.zero_grad(set_to_none=True)
+    linear(x.double()).sum().backward()
+    assert linear.weight.grad is not None
 
 
 def test_conv_kernel_is_centre_crop_and_channels_leading_slice():

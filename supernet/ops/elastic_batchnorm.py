@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from supernet.distributed import is_distributed
+from supernet.ops.slicing import TensorWindows
 
 
 class ElasticBatchNorm2d(nn.Module):
@@ -25,6 +26,7 @@ class ElasticBatchNorm2d(nn.Module):
         self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
         # Set by ``sync_batchnorm`` (training/ddp): use statistics of the whole global batch.
         self.sync_group: object | None = None
+        self.windows = TensorWindows()
 
     def reset_running_stats(self) -> None:
         self.running_mean.zero_()
@@ -40,8 +42,8 @@ class ElasticBatchNorm2d(nn.Module):
     def active_weight(self, in_features: int) -> tuple[torch.Tensor, ...]:
         """Views of the leading ``in_features`` entries of weight, bias, running mean and variance
         (the running views are written in place by training-mode forwards)."""
-        n = in_features
-        return self.weight[:n], self.bias[:n], self.running_mean[:n], self.running_var[:n]
+        window = ((0, in_features),)
+        return tuple(self.windows(self, name, window) for name in ("weight", "bias", "running_mean", "running_var"))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weight, bias, mean, var = self.active_weight(x.shape[1])

@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from supernet.ops.slicing import TensorWindows
+
 
 class ElasticConv2d(nn.Module):
     """Conv2d elastic in output channels, input channels (read from the input) and kernel size.
@@ -38,6 +40,7 @@ class ElasticConv2d(nn.Module):
         self.weight = nn.Parameter(torch.empty(max_out, 1 if depthwise else max_in, max_kernel, max_kernel))
         self.bias = nn.Parameter(torch.zeros(max_out)) if bias else None
         nn.init.kaiming_normal_(self.weight, mode="fan_out")
+        self.windows = TensorWindows()
         self.configure()
 
     def configure(self, *, out_channels: int | None = None, kernel_size: int | None = None) -> None:
@@ -58,16 +61,10 @@ class ElasticConv2d(nn.Module):
     def active_weight(self, in_channels: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Views of the weight (and bias) for ``in_channels`` inputs and the active setting."""
         out = in_channels if self.depthwise else self.out_channels
-        weight = self.weight
-        if out != self.max_out:
-            weight = weight[:out]
-        if not self.depthwise and in_channels != self.max_in:
-            weight = weight[:, :in_channels]
-        k = self.kernel_size
-        if k != self.max_kernel:
-            start = (self.max_kernel - k) // 2
-            weight = weight[:, :, start : start + k, start : start + k]
-        bias = None if self.bias is None else self.bias[:out]
+        start = (self.max_kernel - self.kernel_size) // 2
+        crop = (start, start + self.kernel_size)
+        weight = self.windows(self, "weight", ((0, out), (0, 1 if self.depthwise else in_channels), crop, crop))
+        bias = None if self.bias is None else self.windows(self, "bias", ((0, out),))
         return weight, bias
 
     def _pad(self) -> int:

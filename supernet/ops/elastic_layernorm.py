@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from supernet.ops.slicing import TensorWindows
+
 
 class ElasticLayerNorm(nn.Module):
     """Normalises over the input's last dimension (its width is read from the input) and scales
@@ -16,11 +18,11 @@ class ElasticLayerNorm(nn.Module):
         self.max_features, self.eps = max_features, eps
         self.weight = nn.Parameter(torch.ones(max_features))
         self.bias = nn.Parameter(torch.zeros(max_features))
+        self.windows = TensorWindows()
 
     def active_weight(self, in_features: int) -> tuple[torch.Tensor, torch.Tensor]:
-        if in_features == self.max_features:
-            return self.weight, self.bias
-        return self.weight[:in_features], self.bias[:in_features]
+        window = ((0, in_features),)
+        return self.windows(self, "weight", window), self.windows(self, "bias", window)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = x.shape[-1]

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from supernet.ops.slicing import TensorWindows
+
 
 class ElasticLinear(nn.Module):
     def __init__(self, max_in: int, max_out: int, bias: bool = True):
@@ -14,6 +16,7 @@ class ElasticLinear(nn.Module):
         self.weight = nn.Parameter(torch.empty(max_out, max_in))
         self.bias = nn.Parameter(torch.zeros(max_out)) if bias else None
         nn.init.trunc_normal_(self.weight, std=0.02)
+        self.windows = TensorWindows()
         self.configure()
 
     def configure(self, *, out_features: int | None = None) -> None:
@@ -23,12 +26,9 @@ class ElasticLinear(nn.Module):
         self.out_features = out_features
 
     def active_weight(self, in_features: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        weight = self.weight
-        if self.out_features != self.max_out:
-            weight = weight[: self.out_features]
-        if in_features != self.max_in:
-            weight = weight[:, :in_features]
-        bias = None if self.bias is None else self.bias[: self.out_features]
+        out = (0, self.out_features)
+        weight = self.windows(self, "weight", (out, (0, in_features)))
+        bias = None if self.bias is None else self.windows(self, "bias", (out,))
         return weight, bias
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

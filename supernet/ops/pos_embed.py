@@ -15,6 +15,8 @@ import torch
 from timm.layers import resample_abs_pos_embed, trunc_normal_
 from torch import nn
 
+from supernet.ops.slicing import TensorWindows
+
 
 class PosEmbed(nn.Module):
     """Plain: prepend the class token, add the position embedding (what a child exports to)."""
@@ -43,6 +45,7 @@ class ElasticPosEmbed(nn.Module):
         self.pos_embed = nn.Parameter(torch.zeros(1, max_grid**2 + 1, max_embed))
         trunc_normal_(self.pos_embed, std=0.02)
         nn.init.normal_(self.cls_token, std=1e-6)
+        self.windows = TensorWindows()
         self.configure()
 
     def configure(self, *, grid: int | None = None) -> None:
@@ -54,7 +57,8 @@ class ElasticPosEmbed(nn.Module):
 
     def active_weight(self, in_features: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Class token and position embedding for ``in_features`` channels on the active grid."""
-        cls, pos = self.cls_token[..., :in_features], self.pos_embed[..., :in_features]
+        cls = self.windows(self, "cls_token", ((0, 1), (0, 1), (0, in_features)))
+        pos = self.windows(self, "pos_embed", ((0, 1), (0, self.max_grid**2 + 1), (0, in_features)))
         if self.grid != self.max_grid:
             pos = resample_abs_pos_embed(
                 pos, [self.grid, self.grid], [self.max_grid, self.max_grid], num_prefix_tokens=1

@@ -19,6 +19,7 @@ from torch import nn
 from supernet.distributed import mean_over_ranks, sync_gradients
 from supernet.models import Supernet
 from supernet.ops import resize_to
+from supernet.ops.slicing import on_gradient
 from supernet.sampling import Child, StepResult, sample_scores
 from supernet.space import Arch
 
@@ -31,8 +32,9 @@ class GradientProbe:
     """Per-stage sum of squared gradient entries and count of non-zero entries of one backward
     pass, for samplers that learn from gradients (PA&DA).
 
-    Hooks on the parameters see the gradient of each backward pass before it is accumulated into
-    ``.grad``, so no copy of the gradients is made; they cost nothing while the probe is off.
+    Observers on the parameters (``supernet.ops.slicing.on_gradient``) see the gradient of each
+    backward pass before it is accumulated into ``.grad``, so no copy of the gradients is made;
+    they cost nothing while the probe is off.
     ``model.parameter_stages()`` says which stage owns a parameter; the rest (stem, head,
     classifier) goes to the last column.
     """
@@ -43,7 +45,7 @@ class GradientProbe:
         self._recording = False
         for param in model.parameters():
             stage = stages.get(param)
-            param.register_hook(self._hook(num_stages if stage is None else stage))
+            on_gradient(param, self._hook(num_stages if stage is None else stage))
 
     def _hook(self, column: int):
         def hook(grad: torch.Tensor) -> None:

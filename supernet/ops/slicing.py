@@ -1,0 +1,142 @@
+"""``TensorWindows``: the views of an elastic layer's largest tensors that its children compute with.
+
+Every elastic op takes its active weights through one ``TensorWindows`` (``active_weight`` calls
+it, so the forward pass and ``export`` read the same window). Written by hand because autograd's
+own slicing costs a training step far more than the child's arithmetic at the batch sizes where
+the host bounds the step (a GPU step, or a small child):
+
+* forward: one operator per sliced dimension per tensor per child (a kernel crop and a channel
+  slice are three), dispatched again at every call;
+* backward: per sliced dimension a ``slice_backward`` that writes a zero-filled gradient of the
+  full size, then one more full-size addition into ``.grad`` (``AccumulateGrad``).
+
+Here a window is cut once and kept (a view: no copy, and the optimizer's in-place updates show
+through it), and its gradient is added into the window of the parameter's gradient in place: per
+parameter per child one operator, as for a static network's ``AccumulateGrad``
+(``benchmarks/host_overhead.py`` counts them). ``Parameter.grad`` keeps its usual meaning: it is
+``None`` until a backward pass reaches the parameter (then a full-size tensor, zero outside the
+windows used) and gradients accumulate into it until it is set to ``None`` again. The tensor
+behind it is kept between steps, so no step allocates gradients.
+
+Hooks registered with ``Tensor.register_hook`` on a parameter do not see these gradients (the
+parameter's ``AccumulateGrad`` never runs): observe them with ``on_gradient``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+Window = tuple[tuple[int, int], ...]  # (start, stop) for each leading dimension
+
+
+def on_gradient(param: torch.Tensor, observer: Callable[[torch.Tensor], None]) -> None:
+    """Call ``observer(grad)`` with every gradient that a backward pass adds to ``param``: the
+    gradient of the window used (zero elsewhere), or the full gradient of a parameter that is
+    not windowed. Observers only read: what they return is ignored."""
+    if not hasattr(param, "_window_observers"):
+        param._window_observers = []
+
+        def observe(grad: torch.Tensor | None) -> None:
+            if grad is None:  # the parameter's own node, visited with nothing when a window took the gradient
+                return
+            for fn in param._window_observers:
+                fn(grad)
+
+        param.register_hook(observe)
+    param._window_observers.append(observer)
+
+
+class _GradientTarget:
+    """Where the gradient of one window of one parameter goes."""
+
+    def __init__(self, param: nn.Parameter, index: tuple[slice, ...], buffer: torch.Tensor):
+        self.param, self.index, self.buffer = param, index, buffer
+        self.full = all(s == slice(0, n) for s, n in zip(index, param.shape)) and len(index) == param.dim()
+        self.buffer_window = buffer[index]
+
+    def add(self, grad: torch.Tensor) -> None:
+        current = self.param.grad
+        if current is self.buffer:
+            self.buffer_window.add_(grad)
+        elif current is None:
+            if not self.full:
+                self.buffer.zero_()
+            self.buffer_window.copy_(grad)
+            self.param.grad = self.buffer
+        else:  # a gradient tensor set by someone else: accumulate into it all the same
+            current[self.index].add_(grad)
+        for observer in getattr(self.param, "_window_observers", ()):
+            observer(grad)
+
+
+class _Window(torch.autograd.Function):
+    """Identity on a view of the parameter's storage, whose backward adds into the parameter's
+    gradient. The node keeps no tensors, so one cached output serves every step's graph."""
+
+    @staticmethod
+    def forward(ctx, param: nn.Parameter, view: torch.Tensor, target: _GradientTarget) -> torch.Tensor:
+        ctx.target = target
+        return view
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        ctx.target.add(grad)
+        return None, None, None
+
+
+def _index(window: Window) -> tuple[slice, ...]:
+    return tuple(slice(start, stop) for start, stop in window)
+
+
+class TensorWindows:
+    """The windows of one module's parameters and buffers, cut once and kept.
+
+    ``windows(module, "weight", ((0, 16), (0, 8)))`` is ``module.weight[:16, :8]``: with gradients
+    on (training), a view whose gradient goes into ``module.weight.grad`` in place (see the module
+    docstring); otherwise a plain view. A cached view is used only while the tensor is the same
+    object on the same storage (``.to()``, ``.double()``, ``channels_last`` replace the storage:
+    the windows are cut again). Not copied with the module (``copy.deepcopy``, pickling).
+    """
+
+    def __init__(self) -> None:
+        self._views: dict[tuple, tuple[torch.Tensor, int, torch.Tensor]] = {}
+        self._buffers: dict[str, tuple[torch.Tensor, int, torch.Tensor]] = {}
+
+    def __deepcopy__(self, memo: dict) -> TensorWindows:
+        return TensorWindows()
+
+    def __getstate__(self) -> dict:
+        return {}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__()
+
+    def __call__(self, module: nn.Module, name: str, window: Window) -> torch.Tensor:
+        tensor = getattr(module, name)
+        if torch.is_inference_mode_enabled():
+            return tensor[_index(window)]
+        tracked = tensor.requires_grad and torch.is_grad_enabled()
+        key = (name, window, tracked)
+        cached = self._views.get(key)
+        if cached is not None and cached[0] is tensor and cached[1] == tensor.data_ptr():
+            return cached[2]
+        if not tracked:
+            view = tensor.detach()[_index(window)]
+        else:
+            # ``.data``: a view with its own version counter, so the optimizer's in-place update of
+            # the parameter does not make autograd rebuild the cached node
+            view = _Window.apply(tensor, tensor.data[_index(window)], self._target(name, tensor, window))
+        self._views[key] = (tensor, tensor.data_ptr(), view)
+        return view
+
+    def _target(self, name: str, param: torch.Tensor, window: Window) -> _GradientTarget:
+        held = self._buffers.get(name)
+        if held is None or held[0] is not param or held[1] != param.data_ptr():
+            # a new storage: the views cut from the old one must not be used again
+            self._views = {key: value for key, value in self._views.items() if key[0] != name}
+            held = (param, param.data_ptr(), torch.zeros_like(param))
+            self._buffers[name] = held
+        return _GradientTarget(param, _index(window), held[2])
