@@ -79,10 +79,12 @@ def make_cluttered(
     )
     for _ in range(clutter):
         # a fragment: a 4x4 crop of another digit at a random spot, as bright as a stroke
+        # (its corner drawn per image: one corner per split would make the splits differ in kind)
         other = x[torch.randint(n, (count,), generator=generator)]
-        r, c = torch.randint(5, (2,), generator=generator).tolist()
-        fragment = torch.zeros_like(other)
-        fragment[..., r : r + 4, c : c + 4] = other[..., r : r + 4, c : c + 4]
+        corner = torch.randint(5, (count, 2, 1), generator=generator)
+        offset = torch.arange(8) - corner  # (count, 2, 8): position inside the crop per axis
+        inside = (offset >= 0) & (offset < 4)
+        fragment = other * (inside[:, 0, :, None] & inside[:, 1, None, :]).unsqueeze(1)
         images = images + _place(
             fragment,
             canvas,
@@ -106,7 +108,7 @@ class ClutteredDigitsDataModule(SupernetDataModule):
     def __init__(
         self,
         train_size: int = 6000,
-        val_size: int = 2000,
+        val_size: int = 10000,
         test_size: int = 2000,
         canvas: int = 24,
         clutter: int = 2,
