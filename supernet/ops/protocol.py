@@ -13,9 +13,10 @@ leading channels / features / heads, and the centre crop of a kernel.
     ``configure``. ``forward`` never changes the setting.
 
 ``active_weight(in_features)``
-    Views of the largest weights for an input of ``in_features`` under the active setting (the
-    parameter itself at full size: no copy on the hot path). ``forward`` and ``export`` both call
-    it, so a child computes exactly what the supernet computes.
+    Views of the largest weights for an input of ``in_features`` under the active setting, taken
+    through the module's ``TensorWindows`` (``supernet.ops.slicing``: cut once and kept, no copy;
+    the gradient goes into the window of the parameter's ``.grad`` in place). ``forward`` and
+    ``export`` both call it, so a child computes exactly what the supernet computes.
 
 ``export(in_features: int) -> nn.Module``
     Plain ``torch.nn`` layers holding copies of the active slices, for an input of ``in_features``

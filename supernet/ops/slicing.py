@@ -28,25 +28,31 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
+from torch.utils.weak import WeakTensorKeyDictionary
 
 Window = tuple[tuple[int, int], ...]  # (start, stop) for each leading dimension
+
+
+# observers by parameter, outside the parameter (a closure in its __dict__ would stop it pickling)
+_OBSERVERS: WeakTensorKeyDictionary = WeakTensorKeyDictionary()
 
 
 def on_gradient(param: torch.Tensor, observer: Callable[[torch.Tensor], None]) -> None:
     """Call ``observer(grad)`` with every gradient that a backward pass adds to ``param``: the
     gradient of the window used (zero elsewhere), or the full gradient of a parameter that is
     not windowed. Observers only read: what they return is ignored."""
-    if not hasattr(param, "_window_observers"):
-        param._window_observers = []
+    observers = _OBSERVERS.get(param)
+    if observers is None:
+        observers = _OBSERVERS[param] = []
 
         def observe(grad: torch.Tensor | None) -> None:
             if grad is None:  # the parameter's own node, visited with nothing when a window took the gradient
                 return
-            for fn in param._window_observers:
+            for fn in observers:
                 fn(grad)
 
         param.register_hook(observe)
-    param._window_observers.append(observer)
+    observers.append(observer)
 
 
 class _GradientTarget:
@@ -68,7 +74,7 @@ class _GradientTarget:
             self.param.grad = self.buffer
         else:  # a gradient tensor set by someone else: accumulate into it all the same
             current[self.index].add_(grad)
-        for observer in getattr(self.param, "_window_observers", ()):
+        for observer in _OBSERVERS.get(self.param, ()):
             observer(grad)
 
 
