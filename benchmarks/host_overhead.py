@@ -17,34 +17,15 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, markdown_table
 
-from supernet.losses import KLDistillation, LabelSmoothingCE
-from supernet.metrics.dispatch import StaticChildren, count_dispatched_ops
+from supernet.metrics.dispatch import count_dispatched_ops, sandwich_vs_static
 from supernet.metrics.latency import median_times
-from supernet.models import build
-from supernet.sampling import SandwichSampler, StepInfo
-from supernet.space import load_space
-from supernet.training import SandwichStep
 
 
 def measure(space_name: str, batch: int, resolution: int | None, repeats: int) -> list[object]:
-    torch.manual_seed(0)
-    space = load_space(space_name)
-    in_chans = 1 if space_name == "tiny" else 3
-    model = build(space, num_classes=10, in_chans=in_chans, dropout=0.0, drop_path=0.0).train()
-    children = SandwichSampler(space, seed=0, num_random=2).children(StepInfo(3))
-    size = resolution or max(child.arch.resolution for child in children)
-    x, y = torch.randn(batch, in_chans, size, size), torch.randint(0, 10, (batch,))
-    steps = {}
-    for label, module in (("supernet", model), ("static", StaticChildren(model, [c.arch for c in children]))):
-        step = SandwichStep(module, LabelSmoothingCE(0.1), KLDistillation())
-        steps[label] = lambda step=step: step(x, y, children)
-    for run in steps.values():
-        run()  # the first step cuts the supernet's windows (once per child shape in a run)
+    steps, size = sandwich_vs_static(space_name, batch, resolution)
     ops = {label: sum(count_dispatched_ops(run).values()) for label, run in steps.items()}
     t_super, t_static = median_times([steps["supernet"], steps["static"]], warmup=3, repeats=repeats)
     return [

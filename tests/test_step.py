@@ -142,19 +142,8 @@ def test_gradient_statistics_ignore_the_delayed_shrinking_scale(tiny_space, setu
 def test_a_sandwich_step_dispatches_no_more_operators_than_its_children_as_static_modules(space_name):
     """Host overhead as a count (issue 14): slicing the shared weights must not add operators per
     layer per child (autograd's own slicing made the step 1.48x the static children's count)."""
-    from supernet.metrics.dispatch import StaticChildren, count_dispatched_ops
-    from supernet.space import load_space
+    from supernet.metrics.dispatch import count_dispatched_ops, sandwich_vs_static
 
-    torch.manual_seed(0)
-    space = load_space(space_name)
-    in_chans = 1 if space_name == "tiny" else 3
-    model = build(space, num_classes=10, in_chans=in_chans, dropout=0.0, drop_path=0.0)
-    children = SandwichSampler(space, seed=0, num_random=2).children(StepInfo(3))
-    size = max(child.arch.resolution for child in children)
-    x, y = torch.randn(2, in_chans, size, size), torch.randint(0, 10, (2,))
-    counts = {}
-    for label, module in (("supernet", model), ("static", StaticChildren(model, [c.arch for c in children]))):
-        step = SandwichStep(module, LabelSmoothingCE(0.1), KLDistillation())
-        step(x, y, children)  # the first step cuts the windows
-        counts[label] = sum(count_dispatched_ops(lambda step=step: step(x, y, children)).values())
+    steps, _ = sandwich_vs_static(space_name)  # each step already run once: the windows are cut
+    counts = {label: sum(count_dispatched_ops(run).values()) for label, run in steps.items()}
     assert counts["supernet"] <= 1.2 * counts["static"], counts

@@ -16,8 +16,8 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from supernet.models import Supernet
-from supernet.space import Arch
+from supernet.models import Supernet, build
+from supernet.space import Arch, load_space
 
 
 class _OpCounter(TorchDispatchMode):
@@ -63,3 +63,31 @@ class StaticChildren(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.active(x)
+
+
+def sandwich_vs_static(
+    space_name: str, batch: int = 2, resolution: int | None = None
+) -> tuple[dict[str, Callable[[], object]], int]:
+    """One sandwich step (max, min and two random children of ``space_name``, distillation, the
+    gradient sync) on the supernet and on ``StaticChildren`` of the same children, each already
+    run once (the first step cuts the supernet's windows, once per child shape in a run), and the
+    input size. Built without dropout and drop-path; grayscale input for ``tiny`` (a digits space).
+    """
+    # imported here: the training step sits above the metrics in the package's layers
+    from supernet.losses import KLDistillation, LabelSmoothingCE
+    from supernet.sampling import SandwichSampler, StepInfo
+    from supernet.training import SandwichStep
+
+    torch.manual_seed(0)
+    space = load_space(space_name)
+    in_chans = 1 if space_name == "tiny" else 3
+    model = build(space, num_classes=10, in_chans=in_chans, dropout=0.0, drop_path=0.0).train()
+    children = SandwichSampler(space, seed=0, num_random=2).children(StepInfo(3))
+    size = resolution or max(child.arch.resolution for child in children)
+    x, y = torch.randn(batch, in_chans, size, size), torch.randint(0, 10, (batch,))
+    steps = {}
+    for label, module in (("supernet", model), ("static", StaticChildren(model, [c.arch for c in children]))):
+        step = SandwichStep(module, LabelSmoothingCE(0.1), KLDistillation())
+        step(x, y, children)
+        steps[label] = lambda step=step: step(x, y, children)
+    return steps, size

@@ -173,7 +173,7 @@ def pada_variance(
     the oracle ``p ∝ ||g_i||``. Also the Spearman correlation of the proxy with ``||g_i||``.
 
     The model's BN statistics are overwritten (train-mode passes, then recalibration for the max
-    child) and gradient hooks are added to its parameters: pass a copy of a model you go on using.
+    child) and gradient observers are added to its parameters: pass a copy of a model you go on using.
     """
     space = model.space
     gen = torch.Generator().manual_seed(seed)
