@@ -414,10 +414,11 @@ def test_search_resumes_its_history_and_refuses_another_checkpoint(ckpt, tmp_pat
     scored = []
     score = ChildEvaluator.score
     monkeypatch.setattr(
-        ChildEvaluator, "score", lambda self, arch, split: scored.append(arch) or score(self, arch, split)
+        ChildEvaluator, "score", lambda self, arch, split: scored.append((arch, split)) or score(self, arch, split)
     )
     run(compose_config("search", [f"ckpt_path={ckpt}", *settings], cut))
-    assert [str(a) for a in scored] == [r["arch"] for r in history[4:]]
+    # the search split scores the archs not scored before; validation and test only report the picks
+    assert [str(a) for a, split in scored if split == "search"] == [r["arch"] for r in history[4:]]
     for name in ("history.csv", "pareto.csv", "best_macs_max_2000000.yaml"):
         assert (cut / name).read_text() == (whole / name).read_text(), name
 
@@ -450,10 +451,12 @@ def test_search_writes_front_history_and_best(ckpt, tmp_path):
     arch = space.resolve(str(best_file))
     assert complexity(space, arch, in_chans=1, num_classes=10).macs <= limit and doc["constraints"]["macs_max"] == limit
     scored = next(iter(result.scored.values()))
-    assert doc["val_acc"] == max(c.val_acc for c in scored)
-    front = [line.split(",") for line in (tmp_path / "pareto.csv").read_text().splitlines()[1:]]
-    macs = [float(r[1]) for r in front]
-    assert macs == sorted(macs) and front
+    assert doc["search_acc"] == max(c.acc for c in scored)
+    assert 0 <= doc["val_acc"] <= 1 and 0 <= doc["test_acc"] <= 1  # reported beside the split that chose
+    front = read_rows(tmp_path / "pareto.csv")
+    macs = [float(r["macs"]) for r in front]
+    assert macs == sorted(macs) and front and [int(r["point"]) for r in front] == list(range(len(front)))
+    assert all(r["search_acc"] and r["val_acc"] and r["test_acc"] for r in front)
 
 
 class _Toy:
@@ -469,7 +472,7 @@ class _Toy:
         return self.complexity(arch).macs / 1e6
 
     def score(self, arch: Arch, split: str):
-        assert split == "val"
+        assert split == "search"
         dims = self.space.dimensions
         value = sum(
             d.choices.index(self.space.value(arch, d)) / (len(d.choices) - 1) for d in dims if len(d.choices) > 1
@@ -487,8 +490,8 @@ def test_evolution_respects_limits_and_beats_random_at_equal_budget():
         evo, rnd = search.evolution(settings, seed), search.random(settings.budget, seed)
         assert len({c.arch for c in evo}) == len({c.arch for c in rnd}) == settings.budget
         assert all(c.macs <= 1_500_000 and c.latency_ms <= 1.4 for c in evo + rnd)
-        evo_best.append(best(evo).val_acc)
-        rnd_best.append(best(rnd).val_acc)
+        evo_best.append(best(evo).acc)
+        rnd_best.append(best(rnd).acc)
     assert sum(evo_best) > sum(rnd_best), (evo_best, rnd_best)
     front = pareto_front(evo)
     assert all(a.macs < b.macs and a.fitness < b.fitness for a, b in zip(front, front[1:]))
@@ -522,6 +525,8 @@ def test_one_row_schema_for_every_table_of_children():
         "warmup": 1,
         "repeats": 2,
         "num_threads": 1,
+        "backend": "eager",
+        "table": None,
     }
     bare = ChildReport(arch, c).row()
     assert list(bare) == list(full.row()) and math.isnan(bare["val_acc"]) and bare["latency_device"] is None
@@ -610,3 +615,47 @@ def test_a_child_that_does_not_match_the_supernet_is_not_shipped(ckpt, tmp_path,
     with pytest.raises(RuntimeError, match="computes outputs .* away from the supernet's; no artifact written"):
         run(compose_config("extract", [f"ckpt_path={ckpt}", "arch=min", f"out={out}", *QUICK], tmp_path))
     assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_search_on_the_held_out_split_and_a_point_of_its_front(ckpt, tmp_path):
+    """The checkpoint records the search split its training held out; a Pareto search with a
+    predictor prescreen scores on it, draws its front, saves its predictor, and supernet-extract
+    takes a point of the front by its row. A checkpoint trained on every image is refused, unless
+    split=val says to search on validation."""
+    from supernet.cli.evaluate import run as evaluate
+    from supernet.cli.extract import run as extract
+    from supernet.cli.search import run
+
+    assert load_checkpoint(ckpt).meta["search_split"]["size"] == 200  # conf/data/digits.yaml
+    settings = ["population=4", "iterations=2", "parents=2", *QUICK]
+    out = tmp_path / "search"
+    run(compose_config("search", [f"ckpt_path={ckpt}", *settings, "objective=pareto", "prescreen=predictor"], out))
+    front = read_rows(out / "pareto.csv")
+    assert (out / "pareto.png").stat().st_size > 0 and (out / "predictor.json").is_file()
+    history = read_rows(out / "history.csv")
+    assert all(r["search_acc"] and not r["val_acc"] for r in history)  # validation does not choose
+    point = front[-1]
+    metrics = extract(
+        compose_config(
+            "extract",
+            [f"ckpt_path={ckpt}", f"arch={out / 'pareto.csv'}:{point['point']}", "onnx=false", *QUICK],
+            tmp_path,
+        )
+    )
+    assert metrics["arch"] == point["arch"] and metrics["search_acc"] == pytest.approx(float(point["search_acc"]))
+
+    rows = evaluate(
+        compose_config("evaluate", [f"ckpt_path={ckpt}", "children=[min,max]", "epsinas=true", *QUICK], tmp_path)
+    )
+    assert all(r["epsinas"] > 0 and 0 <= r["search_acc"] <= 1 for r in rows)
+
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    del state["supernet"]["search_split"]  # as trained before search splits, or with data.search_size=0
+    every_image = tmp_path / "every_image.ckpt"
+    torch.save(state, every_image)
+    with pytest.raises(ValueError, match="trained on every training image: no search split is held out.*split=val"):
+        run(compose_config("search", [f"ckpt_path={every_image}", *settings], tmp_path / "refused"))
+    run(compose_config("search", [f"ckpt_path={every_image}", *settings, "split=val"], tmp_path / "on_val"))
+    assert all(r["val_acc"] and not r["search_acc"] for r in read_rows(tmp_path / "on_val" / "history.csv"))
+    with pytest.raises(ValueError, match="objective='front' is not one of"):
+        run(compose_config("search", [f"ckpt_path={ckpt}", *settings, "objective=front"], tmp_path / "bad"))

@@ -46,7 +46,14 @@ def test_training_runs_on_cifar_files(tmp_path):
     root = cifar_folder(tmp_path / "cifar")
     result = train(
         tmp_path / "run",
-        ["data=cifar10", f"data.root={root}", "data.val_size=10", "data.batch_size=8", "test_after_fit=false"],
+        [
+            "data=cifar10",
+            f"data.root={root}",
+            "data.val_size=10",
+            "data.search_size=10",
+            "data.batch_size=8",
+            "test_after_fit=false",
+        ],
     )
     assert result["trainer"].global_step == 3
     assert all(0.0 <= r["val_acc"] <= 1.0 for r in result["rows"])

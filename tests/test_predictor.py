@@ -112,8 +112,8 @@ def test_reads_pairs_of_an_evaluate_table(tiny_space, tmp_path):
     path = evaluate_table(tmp_path / "children.csv", tiny_space, archs, [0.5, float("nan"), 0.875])
     # the child measured without a validation accuracy (NaN, an empty cell) is left out
     assert read_pairs(path, tiny_space) == [(archs[0], 0.5), (archs[2], 0.875)]
-    with pytest.raises(ValueError, match="no \\['search_acc'\\] column"):
-        read_pairs(path, tiny_space, column="search_acc")
+    with pytest.raises(ValueError, match="no \\['top5_acc'\\] column"):
+        read_pairs(path, tiny_space, column="top5_acc")
 
 
 def test_refuses_a_table_of_another_space(tiny_space, tmp_path):

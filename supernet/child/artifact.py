@@ -19,9 +19,7 @@ no half-written artifact under the final name.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
-import io
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,6 +31,7 @@ import yaml
 from supernet.child.contract import input_contract
 from supernet.errors import first_line
 from supernet.files import as_user_file, atomic_folder, check_folder_destination
+from supernet.metrics.latency import onnx_program
 from supernet.models import build
 from supernet.ops import resize_to
 from supernet.space import Arch, SearchSpace
@@ -96,15 +95,9 @@ def write_artifact(
     else:
         try:
             weight_bytes = sum(t.numel() * t.element_size() for t in child.state_dict().values())
-            with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints progress lines
-                torch.onnx.export(
-                    program,
-                    (example,),
-                    str(folder / "model.onnx"),
-                    dynamo=True,
-                    verbose=False,
-                    external_data=weight_bytes > ONNX_SINGLE_FILE_BYTES,
-                )
+            onnx_program(program, example).save(
+                str(folder / "model.onnx"), external_data=weight_bytes > ONNX_SINGLE_FILE_BYTES
+            )
             metrics["onnx"] = "model.onnx"
         except Exception as err:  # noqa: BLE001 - an optional export; the other files are still valid
             for partial in folder.glob("model.onnx*"):

@@ -2,7 +2,8 @@
 
 The calibration batches are read from the data loader once and kept as tensors, so every child
 costs only its calibration forwards and its evaluation forwards — what makes a search over
-hundreds of children affordable.
+hundreds of children affordable. Latency is measured, or predicted from a lookup-table file
+(``latency.table``) that later runs reuse.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from supernet.files import check_file_destination
 from supernet.metrics.complexity import Complexity, complexity
-from supernet.metrics.latency import LatencySettings, measure_latency
+from supernet.metrics.latency import LatencySettings, LatencyTable
 from supernet.metrics.report import ChildReport
 from supernet.models import Supernet
 from supernet.models.calibration import calibrate_bn
@@ -23,6 +25,10 @@ from supernet.ops import resize_to
 from supernet.space import Arch
 
 Batch = tuple[torch.Tensor, torch.Tensor]
+
+# measured whole to fit the scale/offset of a new latency table: the space's extremes and middle
+# span its range of latencies, at the cost of three measurements
+TABLE_FIT_CHILDREN = ("min", "mid", "max")
 
 
 def resolve_device(device: str) -> torch.device:
@@ -85,13 +91,24 @@ class ChildEvaluator:
         test: Iterable | None = None,
         device: torch.device = torch.device("cpu"),
         latency: LatencySettings | None = None,
+        search: Iterable | None = None,
     ):
         if not calibration:
             raise ValueError("BN recalibration got no batches: the calibration data is empty")
         self.model, self.calibration, self.val, self.test = model.to(device), calibration, val, test
+        self.search = search  # the split held out of training for searches (None: not read)
         self.device = device
         self.latency_settings = latency or LatencySettings(device=str(device))
         self._latency: dict[Arch, float] = {}
+        self._table = self._read_table()
+
+    def _read_table(self) -> LatencyTable | None:
+        """The ``latency.table`` file's table, read now so that a table of other settings is refused
+        before any work; None when no table is set or the file is still to be made."""
+        path = self.latency_settings.table
+        if path is None or not check_file_destination(path, "latency.table").exists():
+            return None
+        return LatencyTable.load(path, self.latency_settings)
 
     def complexity(self, arch: Arch) -> Complexity:
         return complexity(self.model.space, arch, in_chans=self.model.in_chans, num_classes=self.model.num_classes)
@@ -102,8 +119,8 @@ class ChildEvaluator:
         self.model.eval()
 
     def score(self, arch: Arch, split: str) -> Score:
-        """Accuracy and loss of ``arch`` on ``split`` (``val`` or ``test``) after recalibration."""
-        data = {"val": self.val, "test": self.test}[split]
+        """Accuracy and loss of ``arch`` on ``split`` (``search``, ``val`` or ``test``) after recalibration."""
+        data = {"search": self.search, "val": self.val, "test": self.test}[split]
         if data is None:
             raise ValueError(f"no {split} data was given to the evaluator")
         self.calibrate(arch)
@@ -118,18 +135,45 @@ class ChildEvaluator:
         return (self.model.in_chans, arch.resolution, arch.resolution)
 
     def latency(self, arch: Arch, child: nn.Module | None = None) -> float:
-        """Median latency (ms) of the extracted child, measured once per arch. BN statistics do not
-        change the cost, so no recalibration is needed just to time a child."""
+        """Median latency (ms) of the extracted child, once per arch: measured, or predicted by the
+        ``latency.table`` file. BN statistics do not change the cost, so no recalibration is needed
+        just to time a child."""
         if arch not in self._latency:
             s = self.latency_settings
-            if child is None:
-                child = self.model.eval().extract(arch)
-            if torch.device(s.device) != self.device:  # e.g. accuracy on the GPU, latency on the CPU
-                child = copy.deepcopy(child).to(s.device)
-            self._latency[arch] = measure_latency(
-                child, self.input_shape(arch), s.device, s.batch_size, s.warmup, s.repeats, s.num_threads
-            )
+            child = self._latency_child(arch, child)
+            if s.table is None:
+                self._latency[arch] = s.measure(child, self.input_shape(arch))
+            else:
+                self._latency[arch] = self._predict(child, self.input_shape(arch))
         return self._latency[arch]
+
+    def _latency_child(self, arch: Arch, child: nn.Module | None = None) -> nn.Module:
+        """``child`` (extracted when None) on the latency device."""
+        if child is None:
+            child = self.model.eval().extract(arch)
+        if torch.device(self.latency_settings.device) != self.device:  # e.g. accuracy on the GPU, latency on the CPU
+            child = copy.deepcopy(child).to(self.latency_settings.device)
+        return child
+
+    def _predict(self, child: nn.Module, input_shape: tuple[int, int, int]) -> float:
+        """The table's prediction; the file is rewritten when the child brought layers not yet timed."""
+        table = self.latency_table()
+        known = len(table.layers)
+        ms = table.predict(child, input_shape)
+        if len(table.layers) > known:
+            table.save(self.latency_settings.table)
+        return ms
+
+    def latency_table(self) -> LatencyTable:
+        """The table of ``latency.table``; a new file is made at first use, fitted on the
+        ``TABLE_FIT_CHILDREN`` of the space, measured whole."""
+        if self._table is None:
+            table = LatencyTable(self.latency_settings)
+            archs = [self.model.space.resolve(name) for name in TABLE_FIT_CHILDREN]
+            table.fit_children((str(arch), self._latency_child(arch), self.input_shape(arch)) for arch in archs)
+            table.save(self.latency_settings.table)
+            self._table = table
+        return self._table
 
     @property
     def calib_batches(self) -> int:
@@ -137,11 +181,11 @@ class ChildEvaluator:
         return len(self.calibration)
 
     def report(self, arch: Arch) -> ChildReport:
-        """Multiply-adds, params, latency, and val/test accuracy and loss after recalibration
+        """Multiply-adds, params, latency, and search/val/test accuracy and loss after recalibration
         (scored with the extracted child, which computes what the supernet does)."""
         child = self.extract(arch)
         scores = {}
-        for split, data in (("val", self.val), ("test", self.test)):
+        for split, data in (("search", self.search), ("val", self.val), ("test", self.test)):
             if data is not None:
                 result = score(child, data, arch.resolution, self.device)
                 scores.update({f"{split}_acc": result.accuracy, f"{split}_loss": result.loss})
@@ -165,11 +209,13 @@ def evaluator_for(
     cache_val: bool = False,
     val_batches: int | None = None,
     test: bool = True,
+    search: bool = False,
 ) -> ChildEvaluator:
     """A ``ChildEvaluator`` over the calibration/val/test data of ``datamodule`` (a supernet data
     module, set up here): ``calib_batches`` training batches are cached as tensors; the validation
     split is cached too with ``cache_val`` (repeated scoring, e.g. a search) and cut to
-    ``val_batches`` batches when given."""
+    ``val_batches`` batches when given. With ``search``, the search split held out of training is
+    read too (cached: a search scores it over and over); the data must hold one out."""
     if not isinstance(calib_batches, int) or calib_batches < 1:
         raise ValueError(f"calib_batches must be a positive integer, got {calib_batches!r}")
     if val_batches is not None and (not isinstance(val_batches, int) or val_batches < 1):
@@ -185,4 +231,6 @@ def evaluator_for(
     val = datamodule.val_dataloader()
     if cache_val or val_batches is not None:
         val = materialise(val, val_batches, device)
-    return ChildEvaluator(model, calibration, val, datamodule.test_dataloader() if test else None, device, latency)
+    test_data = datamodule.test_dataloader() if test else None
+    search_data = materialise(datamodule.search_dataloader(), None, device) if search else None
+    return ChildEvaluator(model, calibration, val, test_data, device, latency, search_data)

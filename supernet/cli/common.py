@@ -132,9 +132,38 @@ def load(cfg: DictConfig):
     return load_checkpoint(cfg.ckpt_path, map_location=resolve_device(str(cfg.device)))
 
 
-def evaluator(cfg: DictConfig, loaded, *, cache_val: bool = False, val_batches: int | None = None, test: bool = True):
+def held_out_split(loaded) -> dict:
+    """The search split that the checkpoint's training held out (``data.search_size``), as the
+    checkpoint records it; a clear error when its training used every training image."""
+    recorded = loaded.meta.get("search_split") or {}
+    if not recorded.get("size"):
+        raise ValueError(
+            f"{loaded.path} was trained on every training image: no search split is held out. Train with "
+            "data.search_size=<N> (e.g. a tenth of the training images) to search on images the supernet "
+            "never trained on, or pass split=val to search on validation (which then stops being an unbiased report)"
+        )
+    return dict(recorded)
+
+
+def holds_out_search(loaded) -> bool:
+    """Whether the checkpoint's training held out a search split (its children are then scored on
+    it too, beside validation and test)."""
+    return bool((loaded.meta.get("search_split") or {}).get("size"))
+
+
+def evaluator(
+    cfg: DictConfig,
+    loaded,
+    *,
+    cache_val: bool = False,
+    val_batches: int | None = None,
+    test: bool = True,
+    search: bool = False,
+):
     """An evaluator of ``loaded``'s children over the configured data (``cfg.data``: the data the
-    supernet was trained on), with cached calibration batches and the configured latency settings."""
+    supernet was trained on), with cached calibration batches and the configured latency settings.
+    With ``search``, the search split the checkpoint's training held out is read too (its size is
+    taken from the checkpoint; data that would hold out other images is refused)."""
     from hydra.utils import instantiate
 
     from supernet.child import evaluator_for, resolve_device
@@ -142,13 +171,22 @@ def evaluator(cfg: DictConfig, loaded, *, cache_val: bool = False, val_batches: 
 
     lat = plain(cfg.latency)
     latency = LatencySettings(**{**lat, "device": str(resolve_device(str(lat.get("device", "cpu"))))})
-    return evaluator_for(
+    recorded = held_out_split(loaded) if search else None
+    datamodule = instantiate(cfg.data, **({"search_size": recorded["size"]} if recorded else {}))
+    ev = evaluator_for(
         loaded.model,
-        instantiate(cfg.data),
+        datamodule,
         calib_batches=cfg.calib_batches,
         device=resolve_device(str(cfg.device)),
         latency=latency,
         cache_val=cache_val,
         val_batches=val_batches,
         test=test,
+        search=search,
     )
+    if recorded and datamodule.search_split() != recorded:
+        raise ValueError(
+            f"the data holds out other images ({datamodule.search_split()}) than the training of "
+            f"{loaded.path} did ({recorded}): pass the training data config (data=...)"
+        )
+    return ev

@@ -5,12 +5,14 @@
     supernet-evaluate ckpt_path=... grid=resolution
     supernet-evaluate ckpt_path=... grid=stage1.width
 
-Columns: source (the spec, sample or grid the child came from), then the columns of
-``supernet.metrics.ChildReport``: arch, mmacs, params_m, macs, params, val_acc/val_loss and
-test_acc/test_loss after BN recalibration, calib_batches, latency_ms (+ device, batch size,
-warm-up, repeats, threads), then what the numbers depend on: checkpoint_sha256 (the supernet's
-weights) and settings (BN recalibration, data, latency; ``supernet.cli.identity``). A rerun into
-a table of another checkpoint or other settings is refused (``fresh=true`` replaces it).
+Columns: source (the spec, sample or grid the child came from), with ``epsinas=true`` the epsinas
+zero-cost score (``supernet.search.epsinas``), then the columns of ``supernet.metrics.ChildReport``:
+arch, mmacs, params_m, macs, params, search_acc/search_loss (on the split held out of training, when
+the checkpoint's training held one out), val_acc/val_loss and test_acc/test_loss after BN
+recalibration, calib_batches, latency_ms (+ how it was measured), then what the numbers depend on:
+checkpoint_sha256 (the supernet's weights) and settings (BN recalibration, data, latency;
+``supernet.cli.identity``). A rerun into a table of another checkpoint or other settings is
+refused (``fresh=true`` replaces it).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from supernet.cli.common import CONFIG_PATH, evaluator, load, plain, user_errors
+from supernet.cli.common import CONFIG_PATH, evaluator, holds_out_search, load, plain, user_errors
 from supernet.cli.config_errors import one_line_config_errors
 from supernet.cli.identity import latency_settings, table_identity
 from supernet.cli.outputs import command_dir  # noqa: F401  (registers the resolver of hydra.run.dir)
@@ -50,22 +52,30 @@ def run(cfg: DictConfig) -> list[dict]:
     from rich.progress import Progress
 
     from supernet.child.table import ResumableTable, write_parquet
+    from supernet.search import epsinas_score
 
     loaded = load(cfg)
     archs = archs_to_measure(cfg, loaded.space)
     # checked before the data is read: a table of another checkpoint or other settings is refused
-    identity = table_identity(cfg, loaded.fingerprint, latency=asdict(latency_settings(cfg)))
+    extra = {"epsinas": True} if cfg.epsinas else {}
+    identity = table_identity(cfg, loaded.fingerprint, latency=asdict(latency_settings(cfg)), **extra)
     remedy = "give another output=, or fresh=true to measure afresh into this one"
     table = ResumableTable(cfg.output, identity, fresh=cfg.fresh, remedy=remedy)
     todo = table.todo(archs)
     if len(todo) < len(archs):
         print(f"resuming {table.path}: {len(archs) - len(todo)} of {len(archs)} children already measured")
     if todo:
-        ev = evaluator(cfg, loaded)
+        ev = evaluator(cfg, loaded, search=holds_out_search(loaded))
         with Progress() as progress:
             task = progress.add_task("children", total=len(todo))
+            # the zero-cost score reads one batch of training images: the first calibration batch
+            zero_cost = (
+                (lambda arch: {"epsinas": epsinas_score(loaded.model, arch, ev.calibration[0][0])})
+                if cfg.epsinas
+                else (lambda arch: {})
+            )
             for arch in todo:
-                table.add(ev.report(arch).row(source=archs[arch]))
+                table.add(ev.report(arch).row(source=archs[arch], **zero_cost(arch)))
                 progress.advance(task)
     parquet = write_parquet(table.path)
     print_rows(table.rows)

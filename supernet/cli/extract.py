@@ -17,7 +17,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from supernet.cli.common import CONFIG_PATH, evaluator, load, plain, user_errors
+from supernet.cli.common import CONFIG_PATH, evaluator, holds_out_search, load, plain, user_errors
 from supernet.cli.config_errors import one_line_config_errors
 from supernet.cli.outputs import command_dir  # noqa: F401  (registers the resolver of hydra.run.dir)
 
@@ -33,7 +33,7 @@ def run(cfg: DictConfig) -> dict:
     out = check_folder_destination(cfg.out, cfg.overwrite)
     arch = loaded.space.resolve(plain(cfg.arch))
     metrics = extract_artifact(
-        evaluator(cfg, loaded),
+        evaluator(cfg, loaded, search=holds_out_search(loaded)),
         arch,
         out,
         instantiate(cfg.data),  # its evaluation transform: the input contract

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import lightning.pytorch as pl
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
-from supernet.distributed import UniformDataSampler
+from supernet.distributed import UniformDataSampler, derive_seed
 
 
 class IndexedDataset(Dataset):
@@ -94,7 +94,15 @@ class ResumableDataLoader(DataLoader):
 
 class SupernetDataModule(pl.LightningDataModule):
     """Subclasses set ``train_set``, ``val_set``, ``test_set`` (and ``calib_set`` if the
-    calibration images need other transforms than training) in ``setup``."""
+    calibration images need other transforms than training) in ``setup``, then call
+    ``hold_out_search`` to carve the search split out of the training split.
+
+    ``search_size`` training images are held out of training as the *search* split: a child
+    search scores candidates on it, so that validation and test stay unbiased reports of the
+    child it picks. The held-out images are the same in every run, process and rank (a fixed
+    permutation of the training split, independent of every seed), so a search after training
+    with the same ``search_size`` scores on images the supernet never trained on.
+    """
 
     num_classes: int
     in_chans: int
@@ -106,10 +114,16 @@ class SupernetDataModule(pl.LightningDataModule):
         num_workers: int = 0,
         seed: int = 0,
         pin_memory: bool = False,
+        search_size: int = 0,
     ):
         super().__init__()
         if batch_size <= 0:
             raise ValueError(f"data.batch_size must be a positive integer, got {batch_size}")
+        if isinstance(search_size, bool) or not isinstance(search_size, int) or search_size < 0:
+            raise ValueError(f"data.search_size must be a non-negative integer, got {search_size!r}")
+        self.search_size = search_size
+        self.search_set: Dataset | None = None
+        self.search_indices: list[int] = []  # positions in the training split before the hold-out
         self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
         self.eval_batch_size = eval_batch_size or batch_size
         self.pin_memory = pin_memory
@@ -154,6 +168,45 @@ class SupernetDataModule(pl.LightningDataModule):
         return self._loader(
             train, self.batch_size, sampler, drop_last=len(train) >= self.batch_size, loader_cls=ResumableDataLoader
         )
+
+    def hold_out_search(self, eval_view: Dataset | None = None) -> None:
+        """Move ``search_size`` images of the training split into the search split (nothing when
+        it is 0). ``eval_view`` is the training split with evaluation transforms (same order; by
+        default the training split itself, for data without augmentation): the search split is
+        scored like validation."""
+        if not self.search_size:
+            return
+        train = self._check(self.train_set, "train")
+        source = train.dataset if isinstance(train, IndexedDataset) else train
+        n = len(source)  # type: ignore[arg-type]
+        if self.search_size >= n:
+            raise ValueError(f"data.search_size={self.search_size} must be below the {n} training images")
+        # a fixed stream: the split may not depend on the training seed (a search after training
+        # with another seed must hold out the same images)
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(derive_seed("search split", n))).tolist()
+        self.search_indices, keep = sorted(perm[: self.search_size]), sorted(perm[self.search_size :])
+        calib_is_train = getattr(self, "calib_set", None) is train
+        self.train_set = IndexedDataset(Subset(source, keep))
+        if calib_is_train:
+            self.calib_set = self.train_set
+        self.search_set = IndexedDataset(Subset(eval_view if eval_view is not None else source, self.search_indices))
+
+    def search_split(self) -> dict[str, int | str]:
+        """What identifies the held-out search split: its size, the training split's size before
+        the hold-out, and a digest of the held-out positions (recorded in checkpoints)."""
+        import hashlib
+
+        train = self._check(self.train_set, "train")
+        digest = hashlib.sha256(repr(self.search_indices).encode()).hexdigest()[:16]
+        return {"size": self.search_size, "of": len(train) + self.search_size, "sha256": digest}  # type: ignore[arg-type]
+
+    def search_dataloader(self) -> DataLoader:
+        if self.search_set is None:
+            raise ValueError(
+                f"{type(self).__name__} holds out no search split (data.search_size=0): set data.search_size "
+                "to the value the supernet was trained with"
+            )
+        return self._loader(self._check(self.search_set, "search"), self.eval_batch_size)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self._check(self.val_set, "validation"), self.eval_batch_size)

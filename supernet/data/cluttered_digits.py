@@ -144,3 +144,4 @@ class ClutteredDigitsDataModule(SupernetDataModule):
         self.train_set, self.val_set, self.test_set = (
             IndexedDataset(TensorDataset((made[s][0] - mean) / std, made[s][1])) for s in ("train", "val", "test")
         )
+        self.hold_out_search()

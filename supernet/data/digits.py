@@ -36,3 +36,4 @@ class DigitsDataModule(SupernetDataModule):
         mean, std = train_x.mean(), train_x.std()
         make = lambda idx: IndexedDataset(TensorDataset((x[idx] - mean) / std, y[idx]))
         self.train_set, self.val_set, self.test_set = make(parts["train"]), make(parts["val"]), make(parts["test"])
+        self.hold_out_search()

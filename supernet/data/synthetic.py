@@ -35,3 +35,4 @@ class SyntheticDataModule(SupernetDataModule):
         self.train_set = make(self.num_samples, self.seed)
         self.val_set = make(max(self.num_samples // 8, 1), self.seed + 1)
         self.test_set = make(max(self.num_samples // 8, 1), self.seed + 2)
+        self.hold_out_search()

@@ -153,6 +153,7 @@ class CIFARDataModule(SupernetDataModule):
         self.test_set = IndexedDataset(
             CIFARSplit(*read_cifar(self.root, self.num_classes, train=False), T.Compose(norm))
         )
+        self.hold_out_search(Subset(CIFARSplit(images, labels, T.Compose(norm)), train_idx))
 
 
 class ImageFolderDataModule(SupernetDataModule):
@@ -207,3 +208,4 @@ class ImageFolderDataModule(SupernetDataModule):
         self.train_set = IndexedDataset(Subset(train_aug, train_idx))
         self.val_set = IndexedDataset(Subset(train_plain, val_idx))
         self.test_set = IndexedDataset(test)
+        self.hold_out_search(Subset(train_plain, train_idx))

@@ -7,12 +7,15 @@ The final table of ``supernet-train``, the table of ``supernet-evaluate``, ``his
     arch                         the arch string
     mmacs, params_m              multiply-adds and parameters in millions (to read)
     macs, params                 the exact counts (to compare with limits)
+    search_acc, search_loss      on the search split held out of training, after BN recalibration
+                                 (what a search ranks by; NaN: not measured)
     val_acc, val_loss            after BN recalibration (NaN: not measured)
     test_acc, test_loss
     calib_batches                training batches of that BN recalibration
     latency_ms                   median latency of the extracted child (empty: not measured), and
-    latency_device, latency_batch_size, latency_warmup, latency_repeats, latency_num_threads
-                                 how it was measured
+    latency_device, latency_batch_size, latency_warmup, latency_repeats, latency_num_threads,
+    latency_backend              how it was measured (``eager`` PyTorch or ``onnxruntime``)
+    latency_table                the lookup-table file that predicted ``latency_ms`` (empty: measured)
 
 ``metrics.json`` keeps the latency and its settings together under ``latency`` (``ms``,
 ``device``, ...); tables spread them into the ``latency_<key>`` columns.
@@ -33,6 +36,8 @@ from supernet.space import Arch
 class ChildReport:
     arch: Arch
     complexity: Complexity
+    search_acc: float = math.nan
+    search_loss: float = math.nan
     val_acc: float = math.nan
     val_loss: float = math.nan
     test_acc: float = math.nan
@@ -50,6 +55,8 @@ class ChildReport:
             "params_m": c.params / 1e6,
             "macs": c.macs,
             "params": c.params,
+            "search_acc": self.search_acc,
+            "search_loss": self.search_loss,
             "val_acc": self.val_acc,
             "val_loss": self.val_loss,
             "test_acc": self.test_acc,
@@ -63,6 +70,9 @@ class ChildReport:
                 "repeats": s.repeats if s else None,
                 # threads only bound a CPU measurement
                 "num_threads": s.num_threads if s and s.device == "cpu" else None,
+                "backend": s.backend if s else None,
+                # set: ``ms`` is the prediction of this lookup-table file, not a measurement
+                "table": s.table if s else None,
             },
         }
 

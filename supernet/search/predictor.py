@@ -272,3 +272,20 @@ def read_pairs(path: str | Path, space: SearchSpace, column: str = "val_acc") ->
         if math.isfinite(accuracy):
             pairs.append((arch, accuracy))
     return pairs
+
+
+def cross_validated_tau(
+    space: SearchSpace, pairs: Sequence[tuple[Arch | str, float]], model: str = "gbt", seed: int = 0, folds: int = 5
+) -> float:
+    """Kendall tau between measured accuracy and the accuracy predicted by a predictor fit on the
+    other folds (each pair predicted once, by a fit that did not see it): how far the predictor
+    ranks children it has not seen. The folds are a seeded shuffle of ``pairs``."""
+    if len(pairs) < 2 * folds:
+        raise ValueError(f"{folds}-fold cross-validation needs at least {2 * folds} children, got {len(pairs)}")
+    order = np.random.default_rng(seed).permutation(len(pairs))
+    predicted = np.empty(len(pairs))
+    for fold in np.array_split(order, folds):
+        held = set(fold.tolist())
+        fit = AccuracyPredictor(space, model, seed=seed).fit(p for i, p in enumerate(pairs) if i not in held)
+        predicted[fold] = fit.predict([pairs[i][0] for i in fold])
+    return kendall_tau(predicted, [float(accuracy) for _, accuracy in pairs])

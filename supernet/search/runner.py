@@ -8,7 +8,7 @@ from typing import Any
 
 from supernet.metrics.complexity import Complexity
 from supernet.search.constraints import Constraints, check_achievable
-from supernet.search.evolution import Candidate, EvolutionSettings, Problem, Search, best
+from supernet.search.evolution import OBJECTIVES, Candidate, EvolutionSettings, Prescreen, Problem, Search, best
 from supernet.search.pareto import pareto_front
 from supernet.space import Arch, SearchSpace
 
@@ -20,11 +20,12 @@ class SearchResult:
     history: list[dict[str, Any]] = field(default_factory=list)  # a row per scoring, in order
     best: dict[Constraints, Candidate] = field(default_factory=dict)
     scored: dict[Constraints, list[Candidate]] = field(default_factory=dict)
+    cost: str = "macs"  # what the front is drawn against
 
     def front(self) -> list[Candidate]:
-        """Accuracy/multiply-add Pareto front of every distinct arch scored."""
+        """The accuracy front of every distinct arch scored against ``cost``, by increasing cost."""
         distinct = {c.arch: c for cs in self.scored.values() for c in cs}
-        return pareto_front(distinct.values())
+        return pareto_front(distinct.values(), cost=lambda c: c.cost(self.cost))
 
 
 def check_algorithm(algorithm: str) -> None:
@@ -56,12 +57,23 @@ def run_search(
     settings: EvolutionSettings,
     seed: int,
     progress: Callable[[dict[str, Any]], None] | None = None,
+    *,
+    split: str = "search",
+    objective: str = "accuracy",
+    bins: int = 8,
+    prescreen: Prescreen | None = None,
 ) -> SearchResult:
-    """Search under each of ``targets``. Unreachable limits stop everything before any scoring.
+    """Search under each of ``targets``, scoring on ``split``, for the most accurate arch
+    (``objective=accuracy``) or the accuracy front against a cost (``macs``, ``latency``,
+    ``params``; see ``Search``). Unreachable limits stop everything before any scoring.
     ``progress`` receives each history row as it is recorded (what a resumable history writes)."""
     check_algorithm(algorithm)
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective={objective!r} is not one of {list(OBJECTIVES)}")
+    if prescreen is not None and algorithm != "evolution":
+        raise ValueError("a prescreen ranks the archs of an evolutionary search: use algorithm=evolution")
     check_targets(space, targets, problem.complexity, problem.latency)
-    result = SearchResult()
+    result = SearchResult(cost="macs" if objective == "accuracy" else objective)
     cache: dict = {}
     for target in targets:
 
@@ -72,9 +84,11 @@ def run_search(
             if progress is not None:
                 progress(result.history[-1])
 
-        search = Search(space, problem, target, on_score=record, cache=cache)
+        search = Search(
+            space, problem, target, on_score=record, cache=cache, split=split, objective=objective, bins=bins
+        )
         if algorithm == "evolution":
-            scored = search.evolution(settings, seed)
+            scored = search.evolution(settings, seed, prescreen)
         else:
             scored = search.random(settings.budget, seed, settings.max_tries)
         result.scored[target] = scored

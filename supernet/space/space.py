@@ -172,12 +172,38 @@ class SearchSpace:
 
     def resolve(self, spec: Arch | str | os.PathLike | Mapping[str, Any]) -> Arch:
         """An arch of this space from ``max``, ``min``, ``mid``, ``random:<seed>``, an arch string, a
-        mapping, an ``Arch``, or the path of a YAML file (``.yaml``/``.yml``: an artifact's
-        ``arch.yaml``, a search's ``best_*.yaml``, or a plain arch mapping). Raises ``ArchError``
-        naming what does not fit the space, ``FileNotFoundError`` for a missing file."""
+        mapping, an ``Arch``, the path of a YAML file (``.yaml``/``.yml``: an artifact's
+        ``arch.yaml``, a search's ``best_*.yaml``, or a plain arch mapping), or ``<table>.csv:<n>``:
+        row ``n`` of a table of children (``pareto.csv``: its ``point`` column numbers the rows
+        from 0). Raises ``ArchError`` naming what does not fit the space, ``FileNotFoundError`` for
+        a missing file."""
         if isinstance(spec, os.PathLike) or (isinstance(spec, str) and spec.endswith((".yaml", ".yml"))):
             return self._resolve_file(Path(spec))
+        if isinstance(spec, str) and ".csv:" in spec:
+            path, row = spec.rsplit(":", 1)
+            return self._resolve_row(Path(path), row)
         return self._resolve_value(spec)
+
+    def _resolve_row(self, path: Path, row: str) -> Arch:
+        import csv
+
+        if not path.is_file():
+            raise FileNotFoundError(f"table not found: {path}")
+        if not row.isdigit():
+            raise ArchError(f"'{path}:<row>' needs a row number (0 is the first row under the header), got {row!r}")
+        try:
+            with path.open(newline="") as f:
+                rows = list(csv.DictReader(f))
+        except (UnicodeDecodeError, csv.Error) as err:
+            raise ArchError(f"{path} is not a readable CSV table ({first_line(err)})") from None
+        if rows and "arch" not in rows[0]:
+            raise ArchError(f"{path} has no 'arch' column: not a table of children")
+        if int(row) >= len(rows):
+            raise ArchError(f"{path} has {len(rows)} row(s) of children: row {row} does not exist (rows count from 0)")
+        try:
+            return self._resolve_value(rows[int(row)]["arch"])
+        except ArchError as err:
+            raise ArchError(f"{path} row {row}: {err}") from None
 
     def _resolve_value(self, spec: Any) -> Arch:
         if isinstance(spec, str) and spec in ("max", "min", "mid"):

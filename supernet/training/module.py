@@ -248,6 +248,9 @@ class SupernetModule(pl.LightningModule):
         )
         if self.data_sampler is not None:
             meta["data_sampler"] = self.data_sampler.state_dict()
+        datamodule = getattr(self._trainer, "datamodule", None)
+        if hasattr(datamodule, "search_split"):  # which training images a child search may score on
+            meta["search_split"] = datamodule.search_split()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         meta = checkpoint.get(CHECKPOINT_KEY)
