@@ -1,16 +1,19 @@
-"""Ranking benchmark: how well five ways of training the supernet rank its children, paired by seed.
+"""Ranking benchmark: how well six ways of training the supernet rank its children, paired by seed.
 
-Arms (all on ``--task``'s data and recipe, same epochs): SPOS uniform, SPOS + PA&DA (paths and
-data, the paper's setting), sandwich uniform, sandwich + PA&DA (paths and data), sandwich +
-attentive best-up. Every (arm, seed) trains one supernet and scores the ground truth's children
-on the validation split, each after BN recalibration; results are written to
+Arms (all on ``--task``'s data and recipe, same epochs, so the same optimizer steps): SPOS uniform,
+SPOS + PA&DA (paths and data, the paper's setting), sandwich uniform, sandwich + PA&DA (paths and
+data), sandwich + attentive best-up, Once-for-All's progressive shrinking
+(``experiment=ofa_ps_<task>``). Every (arm, seed) trains one supernet and scores the ground truth's
+children on the validation split, each after BN recalibration; results are written to
 ``benchmarks/results/ranking_<task>.json`` as each run finishes, so the work can be done in parts
 (a rerun continues; ``--report`` only prints).
 
 Against the seed-mean stand-alone accuracy of ``benchmarks/ground_truth.py`` (run it first):
-Kendall tau-b, Spearman rho and precision at the top 25% per arm (mean over seeds), and each arm
-minus the uniform arm of its family, paired by seed, with a bootstrap 95% interval that resamples
-seeds and children together. Beside them the ceiling: the ground truth's own test-retest tau.
+Kendall tau-b, Spearman rho and precision at the top 25% per arm (mean over seeds); the supernet's
+accuracy of the smallest, the middle and the largest child beside their stand-alone accuracy; and
+each arm minus the uniform arm of its family (progressive shrinking: minus sandwich uniform),
+paired by seed, with a bootstrap 95% interval that resamples seeds and children together. Beside
+them the ceiling: the ground truth's own test-retest tau.
 
     python benchmarks/ranking.py --seeds 0 1 2
 """
@@ -39,9 +42,11 @@ ARMS = {
     "sandwich uniform": ["experiment={task}"],
     "sandwich + PA&DA": ["experiment={task}", "sampler=sandwich_pada", "data_sampler=pada"],
     "sandwich + attentive": ["experiment={task}", "sampler=attentive"],
+    "progressive shrinking": ["experiment=ofa_ps_{task}"],
 }
 BASELINE = {"SPOS + PA&DA": "SPOS uniform", "sandwich + PA&DA": "sandwich uniform"}
 BASELINE["sandwich + attentive"] = "sandwich uniform"
+BASELINE["progressive shrinking"] = "sandwich uniform"
 METRICS = {"Kendall tau": "kendall_tau", "Spearman rho": "spearman_rho", "precision@25%": "precision_at_top25pct"}
 
 
@@ -123,6 +128,10 @@ def report(cache: dict, truth: dict[str, float], seeds: list[int], draws: int) -
             cells.append(f"{statistics.mean(vals):.3f} ± {sd:.3f}")
         rows.append([arm, *cells])
     out = [markdown_table(["arm (mean ± sd over seeds)", *METRICS], rows), ""]
+    corners = {"smallest": 0, "middle": len(archs) // 2, "largest": len(archs) - 1}  # children by multiply-adds
+    rows = [["stand-alone (ground truth)", *(f"{t[i]:.4f}" for i in corners.values())]]
+    rows += [[arm, *(f"{scores[arm][:, i].mean():.4f}" for i in corners.values())] for arm in arms]
+    out += [markdown_table(["val accuracy (seed mean)", *corners], rows), ""]
     rows = []
     for arm, base in BASELINE.items():
         if arm in scores and base in scores:

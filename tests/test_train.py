@@ -136,6 +136,7 @@ def test_pada_state_round_trips_through_checkpoint(tmp_path):
         ["distill=alpha_divergence"],
         ["sampler=spos", "distill=none"],
         ["experiment=spos_pada_cluttered", "data.train_size=200", "data.val_size=64", "data.test_size=64"],
+        ["experiment=ofa_ps_cluttered", "data.train_size=200", "data.val_size=64", "data.test_size=64"],
     ],
 )
 def test_other_recipes_run(tmp_path, overrides):

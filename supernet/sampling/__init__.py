@@ -1,4 +1,5 @@
-"""Who is trained each step: arch samplers (uniform, sandwich, PA&DA, attentive) and data samplers."""
+"""Who is trained each step: arch samplers (uniform, sandwich, PA&DA, attentive, progressive
+shrinking) and data samplers."""
 
 from supernet.distributed import ShardedSampler, UniformDataSampler
 from supernet.sampling.arch_samplers import (
@@ -14,6 +15,7 @@ from supernet.sampling.arch_samplers import (
 from supernet.sampling.attentive import AttentiveSampler
 from supernet.sampling.data_sampler import PadaDataSampler, sample_scores
 from supernet.sampling.pada import PadaPathSampler, PadaSinglePathSampler
+from supernet.sampling.progressive_shrinking import ProgressiveShrinkingSampler
 from supernet.sampling.step_result import StepResult
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "SandwichSampler",
     "UniformSampler",
     "AttentiveSampler",
+    "ProgressiveShrinkingSampler",
     "PadaPathSampler",
     "PadaSinglePathSampler",
     "PadaDataSampler",
