@@ -74,6 +74,9 @@ def test_two_processes_match_one_process_on_the_same_global_batch(ddp_run, tmp_p
     assert moved == 0  # sanity: same file
     worst = max((a[k] - b[k]).abs().max().item() for k in a)
     assert worst <= 1e-5, f"largest weight difference {worst}"
+    # both ranks held out the search split one process holds out (digits: 200 training images)
+    held_out = lambda run: torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["supernet"]["search_split"]
+    assert held_out(ddp_run) == held_out(single) and held_out(single)["size"] == 200
     # and training did move the weights (depth-elastic children trained 3 steps)
     initial_gamma = b["supernet.stages.2.2.body.project.bn.weight"]
     assert initial_gamma.abs().sum() > 0  # zero-initialised, trained by the max child only
