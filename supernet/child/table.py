@@ -38,7 +38,7 @@ def find_dimension(space: SearchSpace, key: str) -> Dimension:
     globals_ = [d.field for d in space.dimensions if d.stage is None]
     stage_fields = sorted({d.field for d in space.dimensions if d.stage is not None})
     raise ArchError(
-        f"grid={key!r} is not a dimension of space {space.name!r}: use one of {globals_} or "
+        f"{key!r} is not a dimension of space {space.name!r}: use one of {globals_} or "
         f"stage<i>.<field> with i in 0..{space.num_stages - 1} and field in {stage_fields}"
     )
 

@@ -123,6 +123,12 @@ class Arch:
     def __setattr__(self, key: str, value: Any) -> None:
         raise AttributeError("Arch is immutable; use replace()")
 
+    def __copy__(self) -> Arch:
+        return self  # immutable: a copy is the same value (and copying a model that holds one works)
+
+    def __deepcopy__(self, memo: dict) -> Arch:
+        return self
+
     def __getitem__(self, key: str) -> Number:
         return self.globals[key]
 
