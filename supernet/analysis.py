@@ -52,7 +52,12 @@ class Run:
         space = SearchSpace.from_dict(self.meta["space"]) if self.meta else None
         evaluated = [t for t in self.tables.values() if {"arch", "mmacs", "val_acc"} <= set(t.columns)]
         if evaluated:
-            table = pd.concat(evaluated, ignore_index=True).drop_duplicates("arch", keep="last")
+            # an arch scored on the search split only (a search's history.csv) and reported on
+            # validation elsewhere (its pareto.csv): the row with the validation score is kept
+            table = pd.concat(evaluated, ignore_index=True)
+            table = table.sort_values("val_acc", na_position="first", kind="stable").drop_duplicates(
+                "arch", keep="last"
+            )
         elif space is None:
             raise FileNotFoundError(f"{self.path}: no checkpoint and no supernet-evaluate table to read children from")
         else:

@@ -1,14 +1,20 @@
-"""``supernet-search``: best children of a checkpoint under limits (Hydra app over ``conf/search.yaml``).
+"""``supernet-search``: best children of a checkpoint under limits, or their accuracy front against
+a cost (Hydra app over ``conf/search.yaml``).
 
     supernet-search ckpt_path=outputs/train/.../checkpoints/last.ckpt constraints.macs_max=2e6
     supernet-search ckpt_path=... constraints.macs_max=[1e6,2e6] extract_best=true
     supernet-search ckpt_path=... constraints.latency_ms_max=1.5 algorithm=random
+    supernet-search ckpt_path=... objective=pareto pareto.cost=latency prescreen=predictor
 
-Outputs in the run folder: history.csv, pareto.csv, best_<limits>.yaml (and best_<limits>/ artifacts).
-A rerun into the same folder resumes the search: the archs of history.csv are not scored again
-(without latency limits the resumed search takes the same path as an uninterrupted one). Its
-rows record the checkpoint's SHA-256 and the settings; another checkpoint or other settings are
-refused, naming what differs, unless ``fresh=true`` (which replaces the folder's search).
+Candidates are scored on the search split the checkpoint's training held out (``data.search_size``);
+the front and the picks are reported on validation and test beside it. Outputs in the run folder:
+history.csv, pareto.csv (the front, its rows numbered by ``point``: ``supernet-extract
+arch=<pareto.csv>:<point>``), pareto.png, best_<limits>.yaml (and best_<limits>/ artifacts), and
+with ``prescreen=predictor`` predictor.json. A rerun into the same folder resumes the search: the
+archs of history.csv are not scored again (without latency limits the resumed search takes the
+same path as an uninterrupted one). Its rows record the checkpoint's SHA-256 and the settings;
+another checkpoint or other settings are refused, naming what differs, unless ``fresh=true``
+(which replaces the folder's search).
 """
 
 from __future__ import annotations
