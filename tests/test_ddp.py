@@ -126,11 +126,47 @@ def test_desynchronised_sampler_is_caught(tmp_path):
     assert "ranks train different children at step 0" in proc.stderr + proc.stdout
 
 
-def test_importance_weighted_loss_matches_one_process(tmp_path):
-    """PA&DA data sampling with ``reweight=true``: the weights are normalised over the global batch,
-    so two processes still compute what one process computes (epoch 2 draws from the updated,
-    non-uniform distribution, where the weights differ between samples)."""
+def _weighted_loss_on_rank(rank: int, init_file: str, out: str) -> None:
+    import torch.distributed as dist
+
+    from supernet.training.step import normalise_over_global_batch
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    per_sample, weights = _WEIGHTED_BATCH
+    shard = slice(rank, None, 2)  # the data sampler's rank shard of the global batch
+    loss = (per_sample[shard] * normalise_over_global_batch(weights[shard])).sum()
+    dist.all_reduce(loss)  # DDP averages gradients, i.e. the mean of the ranks' losses
+    if rank == 0:
+        torch.save(loss / 2, out)
+    dist.destroy_process_group()
+
+
+# very unequal weights, and the heavy samples on one rank: a per-rank normalisation is far off
+_WEIGHTED_BATCH = (torch.arange(1.0, 9.0), torch.tensor([8.0, 1.0, 4.0, 1.0, 2.0, 1.0, 1.0, 1.0]))
+
+
+def test_importance_weighted_loss_is_normalised_over_the_global_batch(tmp_path):
+    """PA&DA ``reweight=true``: the weights are normalised over the global batch, so two
+    processes on two halves of a batch compute the loss (hence the gradient) of one process on
+    the whole batch, even when the halves hold very different weight."""
+    from supernet.training.step import normalise_over_global_batch
+
+    torch.multiprocessing.spawn(
+        _weighted_loss_on_rank, args=(str(tmp_path / "init"), str(tmp_path / "loss.pt")), nprocs=2
+    )
+    per_sample, weights = _WEIGHTED_BATCH
+    one_process = (per_sample * normalise_over_global_batch(weights)).sum()
+    assert torch.allclose(one_process, (per_sample * weights).sum() / weights.sum())
+    assert torch.allclose(torch.load(tmp_path / "loss.pt", weights_only=True), one_process)
+
+
+def test_importance_weighted_training_matches_one_process(tmp_path):
+    """End to end: PA&DA data sampling with ``reweight=true`` on two processes stays with one
+    process (epoch 2 draws from the updated, non-uniform distribution, tau=1, so the weights
+    differ between samples). The tolerance allows the float32 drift of 6 SGD steps: summing in
+    another order, it reached 5e-5 in this setting (and 2e-5 after 9 uniform steps)."""
     common = ["trainer.max_epochs=2", "data_sampler=pada", "data_sampler.reweight=true"]
+    common.append("data_sampler.tau_schedule=constant")
     supernet_train(tmp_path / "single", [*common, "data.batch_size=32"])
     supernet_train(
         tmp_path / "ddp",
@@ -138,7 +174,7 @@ def test_importance_weighted_loss_matches_one_process(tmp_path):
     )
     a, b = weights(tmp_path / "single"), weights(tmp_path / "ddp")
     worst = max((a[k] - b[k]).abs().max().item() for k in a)
-    assert worst <= 1e-5, f"largest weight difference {worst}"
+    assert worst <= 2e-4, f"largest weight difference {worst}"
     probs = torch.load(tmp_path / "ddp" / "checkpoints" / "last.ckpt", weights_only=True)["supernet"]["data_sampler"][
         "probs"
     ]

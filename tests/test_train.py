@@ -71,6 +71,7 @@ def test_exact_resume_mid_epoch(tmp_path, data):
             "data.image_size=24",
             "data.batch_size=8",
             "data.val_size=8",
+            "data.search_size=8",
         ]
     full = train(tmp_path / "full", common)
     ckpt = tmp_path / "full" / "steps" / "step5.ckpt"  # after 5 of 12 steps: mid-way through epoch 2

@@ -24,6 +24,13 @@ from supernet.sampling import Child, StepResult, sample_scores
 from supernet.space import Arch
 
 
+def normalise_over_global_batch(weights: torch.Tensor) -> torch.Tensor:
+    """Per-sample loss weights divided by their mean sum over ranks (one all-reduce), so that
+    ``(per_sample * weights).sum()`` on each rank, averaged over ranks as DDP averages gradients,
+    is the weighted mean over the global batch: what one process computes on that batch."""
+    return weights / mean_over_ranks(weights.sum())
+
+
 class DivergenceError(FloatingPointError):
     """A child produced a non-finite loss or gradient (the optimizer step was not applied)."""
 
@@ -136,7 +143,7 @@ class SandwichStep:
         data-parallel training computes what one process computes on that batch."""
         self.model.zero_grad(set_to_none=True)
         if weights is not None:
-            weights = weights / mean_over_ranks(weights.sum())
+            weights = normalise_over_global_batch(weights)
         # mean: divide by the children's total weight, so that the max child's gradient scale stays
         # continuous when delayed shrinking brings the other children in with a ramped grad_scale
         scale = 1.0 if self.accumulate == "sum" else 1.0 / sum(child.grad_scale for child in children)
