@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
 
 import torch
 import torch.fx
@@ -86,12 +85,19 @@ class Supernet(nn.Module):
         return set()
 
     # -- regularisation (BigNAS: dropout / drop-path on the largest child only) -----------------
-    def _regularizers(self) -> Iterator[tuple[nn.Module, str]]:
-        for m in self.modules():
-            if isinstance(m, DropPath):
-                yield m, "drop_prob"
-            elif isinstance(m, nn.Dropout):
-                yield m, "p"
+    def _regularizers(self) -> list[tuple[nn.Module, str]]:
+        # Found once and kept (in __dict__, so not a submodule; deepcopy maps it to the copies): a
+        # step switches regularisation twice per child, and walking every module each time was a
+        # tenth of a small step's host time (benchmarks/host_overhead.py).
+        found = self.__dict__.get("_regularizer_list")
+        if found is None:
+            found = [
+                (m, "drop_prob" if isinstance(m, DropPath) else "p")
+                for m in self.modules()
+                if isinstance(m, (DropPath, nn.Dropout))
+            ]
+            self.__dict__["_regularizer_list"] = found
+        return found
 
     def set_regularization(self, enabled: bool) -> None:
         """Switch dropout and drop-path between their configured rates and zero."""

@@ -74,8 +74,9 @@ class _GradientTarget:
             self.param.grad = self.buffer
         else:  # a gradient tensor set by someone else: accumulate into it all the same
             current[self.index].add_(grad)
-        for observer in _OBSERVERS.get(self.param, ()):
-            observer(grad)
+        if _OBSERVERS:  # the weak-key lookup is a tenth of this call: skip it when nobody observes
+            for observer in _OBSERVERS.get(self.param, ()):
+                observer(grad)
 
 
 class _Window(torch.autograd.Function):
