@@ -67,6 +67,12 @@ def test_onnxruntime_table_times_each_layer_alone():
     assert table.layer_sum(child, (1, 8, 8)) > 0 and len(table.layers) == 2
 
 
+def test_a_table_under_onnxruntime_is_allowed_with_a_warning(tmp_path):
+    pytest.importorskip("onnxruntime", reason=NO_ONNXRUNTIME)
+    with pytest.warns(UserWarning, match="measure whole children instead"):
+        LatencySettings(backend="onnxruntime", table=str(tmp_path / "lut.json"))
+
+
 def test_table_file_is_made_then_reused(model, tiny_space, tmp_path, monkeypatch):
     path = tmp_path / "lut.json"
     arch = tiny_space.sample(random.Random(1))

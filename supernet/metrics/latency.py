@@ -21,6 +21,7 @@ import importlib.util
 import io
 import json
 import statistics
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -64,6 +65,13 @@ class LatencySettings:
             raise ValueError(f"latency.backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.backend == "onnxruntime":
             self._check_onnxruntime()
+            if self.table is not None:
+                warnings.warn(
+                    "latency.table under latency.backend=onnxruntime predicts poorly (17% mean error, Kendall "
+                    "tau 0.38 against measurement in benchmarks/RESULTS.md: the runtime fuses across layers) "
+                    "and slowly; measure whole children instead (latency.table=null)",
+                    stacklevel=2,
+                )
 
     def _check_onnxruntime(self) -> None:
         # checked here, so that a bad config stops before any work, not at the first child timed
