@@ -1,7 +1,9 @@
 """Load a supernet out of a ``supernet-train`` checkpoint, safely, and name children of its space.
 
 Checkpoints are read with ``torch.load(weights_only=True)`` only: tensors and plain containers,
-never arbitrary pickled objects, so a checkpoint from elsewhere cannot run code on load.
+never arbitrary pickled objects, so a checkpoint from elsewhere cannot run code on load. A
+checkpoint of few-shot training (a ``fewshot`` entry) loads as the ``SupernetCollection`` it holds,
+which its users drive as one supernet.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ import torch
 
 from supernet.checkpoint_format import CHECKPOINT_KEY, WEIGHTS_PREFIX
 from supernet.errors import first_line
+from supernet.fewshot import SupernetCollection
 from supernet.models import Supernet, build
 from supernet.space import SearchSpace
 
 
 @dataclass
 class LoadedSupernet:
-    model: Supernet
+    model: Supernet  # a SupernetCollection for a checkpoint of few-shot training
     space: SearchSpace
     meta: dict[str, Any]
     path: Path
@@ -31,13 +34,16 @@ class LoadedSupernet:
 
 
 def fingerprint(meta: Mapping[str, Any], weights: Mapping[str, torch.Tensor]) -> str:
-    """SHA-256 of a supernet: its space, classes, input channels and build options, and every
-    weight (name, dtype, shape, bytes). Two checkpoints with the same weights (``last.ckpt`` and a
-    ``best-*.ckpt`` of the same step, a copy elsewhere) have the same fingerprint; any training
-    step changes it. Reading the weights of a memory-mapped checkpoint once costs about a second
-    per GB: the price of a tie that survives copies, renames and touched files."""
+    """SHA-256 of a supernet: its space, classes, input channels and build options (and for a
+    few-shot collection its routing), and every weight (name, dtype, shape, bytes). Two checkpoints
+    with the same weights (``last.ckpt`` and a ``best-*.ckpt`` of the same step, a copy elsewhere)
+    have the same fingerprint; any training step changes it. Reading the weights of a
+    memory-mapped checkpoint once costs about a second per GB: the price of a tie that survives
+    copies, renames and touched files."""
     digest = hashlib.sha256()
     described = {k: meta.get(k) for k in ("space", "num_classes", "in_chans", "model_kwargs")}
+    if "fewshot" in meta:  # only then: the fingerprints of one-shot checkpoints stay what they were
+        described["fewshot"] = meta["fewshot"]
     digest.update(json.dumps(described, sort_keys=True, default=str).encode())
     for name in sorted(weights):
         tensor = weights[name].detach().cpu().contiguous()
@@ -78,7 +84,14 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         space = SearchSpace.from_dict(meta["space"])
     except ValueError as err:
         raise ValueError(f"{path}: the search space stored in the checkpoint is invalid: {first_line(err)}") from None
-    model = build(space, int(meta["num_classes"]), int(meta["in_chans"]), **dict(meta.get("model_kwargs") or {}))
+    shape, kwargs = (space, int(meta["num_classes"]), int(meta["in_chans"])), dict(meta.get("model_kwargs") or {})
+    if "fewshot" not in meta:
+        model = build(*shape, **kwargs)
+    else:
+        try:
+            model = SupernetCollection.from_state(*shape, meta["fewshot"], **kwargs)
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{path}: the few-shot collection it describes is invalid: {first_line(err)}") from None
     weights = {k[len(WEIGHTS_PREFIX) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(WEIGHTS_PREFIX)}
     identity = fingerprint(meta, weights)
     try:

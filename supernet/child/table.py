@@ -14,38 +14,17 @@ import importlib.util
 import json
 import math
 import random
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from supernet.files import atomic_file, check_file_destination
-from supernet.space import Arch, ArchError, Dimension, SearchSpace
-
-_STAGE_KEY = re.compile(r"^stages?\[?(\d+)\]?\.([a-z_]+)$")
-
-
-def find_dimension(space: SearchSpace, key: str) -> Dimension:
-    """The dimension named ``key``: a global field (``resolution``, ``stem``, ``head``, ...) or a
-    stage field as ``stage<i>.<field>``, stages counted from 0. ``stages[<i>].<field>`` (the form
-    of ``Dimension.key``) is accepted too; on a Hydra command line it needs quotes."""
-    key = str(key).strip()
-    match = _STAGE_KEY.match(key)
-    stage, name = (int(match.group(1)), match.group(2)) if match else (None, key)
-    for dim in space.dimensions:
-        if dim.stage == stage and dim.field == name:
-            return dim
-    globals_ = [d.field for d in space.dimensions if d.stage is None]
-    stage_fields = sorted({d.field for d in space.dimensions if d.stage is not None})
-    raise ArchError(
-        f"{key!r} is not a dimension of space {space.name!r}: use one of {globals_} or "
-        f"stage<i>.<field> with i in 0..{space.num_stages - 1} and field in {stage_fields}"
-    )
+from supernet.space import Arch, SearchSpace
 
 
 def grid_archs(space: SearchSpace, key: str) -> list[Arch]:
     """Every choice of one dimension, all other dimensions at their largest choice."""
-    dim = find_dimension(space, key)
+    dim = space.dimension(key)
     return [space.with_values(space.max(), {dim: value}) for value in dim.choices]
 
 

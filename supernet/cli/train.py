@@ -37,6 +37,7 @@ def build_module(cfg: DictConfig, num_classes: int, in_chans: int, data_sampler=
     space = SearchSpace.from_dict(plain(cfg.space))
     model = cfg.model
     distill = instantiate(cfg.distill) if cfg.distill.get("_target_") else None
+    fewshot = instantiate(cfg.fewshot) if cfg.fewshot.get("_target_") else None
     return SupernetModule(
         space,
         num_classes,
@@ -56,6 +57,7 @@ def build_module(cfg: DictConfig, num_classes: int, in_chans: int, data_sampler=
         check_arch_sync=model.check_arch_sync,
         channels_last=model.channels_last,
         sync_batchnorm=bool(cfg.trainer.get("sync_batchnorm", False)),
+        fewshot=fewshot,
     )
 
 

@@ -58,6 +58,14 @@ def _build_checked_parts(cfg: DictConfig, space) -> None:
         instantiate(cfg.data_sampler)(num_samples=1, seed=seed)
     if cfg.get("distill") is not None and cfg.distill.get("_target_"):
         instantiate(cfg.distill)
+    if cfg.get("fewshot") is not None and cfg.fewshot.get("_target_"):
+        fewshot = instantiate(cfg.fewshot)
+        fewshot.check(space)
+        # the run's length in the schedule's unit, where the config alone says it (the exact check,
+        # in steps, comes when training starts)
+        length = _get(cfg, {"epochs": "trainer.max_epochs", "steps": "trainer.max_steps"}[fewshot.unit])
+        if length is not None and length > 0:
+            fewshot.check_length(length)
 
 
 def validate_train_config(cfg: DictConfig) -> None:

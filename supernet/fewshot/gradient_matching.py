@@ -16,8 +16,11 @@ the windows it used), the weights of the split dimension's own layers included. 
 on a copy of the supernet in training mode (BN normalises by the batch, as in training): the
 supernet's weights, statistics and active child are left as they were. The partition is a
 deterministic function of the similarities (exhaustive search, ties to the first grouping in
-lexicographic order); the children are drawn from ``seed``, so every process that measures the same
-batches makes the same split (under DDP, average the gradients across ranks first).
+lexicographic order); the children are drawn from ``seed``, and under DDP the mean gradients are
+averaged across ranks before any similarity is taken, so every rank makes the same split.
+
+A ``region`` restricts the measurement to a part of the space (the values each dimension may take:
+a sub-supernet's share, ``supernet.fewshot.collection``), for splitting a sub-supernet again.
 """
 
 from __future__ import annotations
@@ -26,25 +29,25 @@ import copy
 import itertools
 import math
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-from supernet.child.table import find_dimension
-from supernet.distributed import derive_seed
+from supernet.distributed import derive_seed, mean_over_ranks
 from supernet.ops import resize_to
-from supernet.space import Dimension, SearchSpace
+from supernet.space import Arch, Dimension, SearchSpace
 
 Number = int | float
+Region = Mapping[Dimension, Sequence[Number]]  # the values each restricted dimension may take
 
 
 def split_dimension(space: SearchSpace, key: str) -> Dimension:
     """The dimension named ``key`` (``stage<i>.<field>``, ``stages[<i>].<field>`` or a global field),
     if it has values to split."""
-    dim = find_dimension(space, key)
+    dim = space.dimension(key)
     if len(dim.choices) < 2:
         raise ValueError(f"dimension {key} has one choice ({dim.choices[0]}): nothing to split")
     return dim
@@ -57,13 +60,17 @@ def value_gradients(
     children: int = 4,
     seed: int = 0,
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = nn.functional.cross_entropy,
+    region: Region | None = None,
 ) -> dict[Number, torch.Tensor]:
     """{value: mean gradient} of ``dimension`` of the supernet ``model``: for each value, the
     gradient of ``loss`` over every ``(x, y, ...)`` batch of ``batches``, averaged over ``children``
     random children with that value (the same children for every batch), flattened over all
-    parameters (float64)."""
+    parameters (float64), and averaged across ranks. With ``region``, the children are drawn inside
+    it and only the values it allows for ``dimension`` are measured."""
     space = model.space
     dim = split_dimension(space, dimension)
+    region = dict(region or {})
+    values = [v for v in dim.choices if v in region.get(dim, dim.choices)]
     batches = list(batches)
     if not batches:
         raise ValueError("gradient matching needs at least one batch")
@@ -72,10 +79,10 @@ def value_gradients(
     work = copy.deepcopy(model).train()  # its BN statistics, gradients and active child are throwaway
     params = [p for p in work.parameters() if p.requires_grad]
     generator = random.Random(derive_seed(seed, "gradient matching", dim.key))
-    drawn = [space.sample(generator) for _ in range(children)]
+    drawn = [draw_within(space, region, generator) for _ in range(children)]
     out: dict[Number, torch.Tensor] = {}
-    for value in dim.choices:
-        total = torch.zeros(sum(p.numel() for p in params), dtype=torch.float64)
+    for value in values:
+        total = torch.zeros(sum(p.numel() for p in params), dtype=torch.float64, device=params[0].device)
         for base in drawn:
             arch = space.with_values(base, {dim: value})
             work.set_arch(arch)
@@ -90,8 +97,19 @@ def value_gradients(
                         for p in params
                     ]
                 )
-        out[value] = total / (children * len(batches))
+        out[value] = mean_over_ranks(total / (children * len(batches)))
     return out
+
+
+def draw_within(space: SearchSpace, region: Region, generator: random.Random) -> Arch:
+    """A uniformly random child of the part of ``space`` that ``region`` allows: a child of the
+    whole space (the same draw as ``space.sample``), each restricted value it lacks redrawn."""
+    arch = space.sample(generator)
+    redrawn = {}
+    for dim, allowed in region.items():
+        if space.value(arch, dim) not in allowed:
+            redrawn[dim] = allowed[generator.randrange(len(allowed))]
+    return space.with_values(arch, redrawn) if redrawn else arch
 
 
 def similarity_matrix(gradients: Sequence[torch.Tensor]) -> np.ndarray:
@@ -102,7 +120,7 @@ def similarity_matrix(gradients: Sequence[torch.Tensor]) -> np.ndarray:
     sim[norms == 0, :] = 0.0
     sim[:, norms == 0] = 0.0
     sim.fill_diagonal_(1.0)
-    return sim.numpy()
+    return sim.cpu().numpy()
 
 
 def min_cut(similarity: np.ndarray) -> tuple[list[list[int]], float]:
@@ -138,8 +156,8 @@ class Split:
 
 
 def split_of(dimension: Dimension, gradients: dict[Number, torch.Tensor]) -> Split:
-    """The min-cut split of one dimension from its values' mean gradients."""
-    values = list(dimension.choices)
+    """The min-cut split of one dimension from its values' mean gradients (the values measured)."""
+    values = [v for v in dimension.choices if v in gradients]
     sim = similarity_matrix([gradients[v] for v in values])
     groups, cut = min_cut(sim)
     crossing = len(groups[0]) * len(groups[1])
@@ -151,21 +169,33 @@ def split_of(dimension: Dimension, gradients: dict[Number, torch.Tensor]) -> Spl
     )
 
 
+def candidate_dimensions(
+    space: SearchSpace, dimensions: Sequence[str], region: Region | None = None
+) -> list[Dimension]:
+    """The dimensions named in ``dimensions`` (each checked) that keep two values or more in ``region``."""
+    region = dict(region or {})
+    named = [split_dimension(space, key) for key in dimensions]
+    return [dim for dim in named if len(region.get(dim, dim.choices)) > 1]
+
+
 def choose_split(
     model: nn.Module,
     dimensions: Sequence[str],
     batches: Iterable[Sequence[torch.Tensor]],
     children: int = 4,
     seed: int = 0,
+    region: Region | None = None,
 ) -> tuple[Split, list[Split]]:
     """Measure every candidate dimension and return the split of the one whose values disagree most
-    (the lowest mean similarity across its cut; ties to the first listed), and every candidate's split."""
-    if not dimensions:
-        raise ValueError("choose_split needs at least one candidate dimension")
+    (the lowest mean similarity across its cut; ties to the first listed), and every candidate's split.
+    With ``region``, inside that part of the space; a dimension it leaves one value is no candidate."""
+    region = dict(region or {})
+    candidates = candidate_dimensions(model.space, dimensions, region)
+    if not candidates:
+        raise ValueError("choose_split needs at least one candidate dimension with two values to split")
     batches = list(batches)
     splits = [
-        split_of(split_dimension(model.space, key), value_gradients(model, key, batches, children, seed))
-        for key in dimensions
+        split_of(dim, value_gradients(model, dim.key, batches, children, seed, region=region)) for dim in candidates
     ]
     best = min(range(len(splits)), key=lambda i: (splits[i].cut if math.isfinite(splits[i].cut) else math.inf, i))
     return splits[best], splits

@@ -11,6 +11,7 @@ import copy
 import math
 import os
 import random
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,8 @@ from supernet.errors import first_line
 from supernet.space.arch import Arch, Choices, Number
 from supernet.space.errors import ArchError, SpaceError
 from supernet.space.family import get_family
+
+_STAGE_KEY = re.compile(r"^stages?\[?(\d+)\]?\.([a-z_]+)$")
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,23 @@ class SearchSpace:
 
     def value(self, arch: Arch, dim: Dimension) -> Number:
         return arch.globals[dim.field] if dim.stage is None else arch.stages[dim.stage][dim.field]
+
+    def dimension(self, key: str) -> Dimension:
+        """The dimension named ``key``: a global field (``resolution``, ``stem``, ``head``, ...) or a
+        stage field as ``stage<i>.<field>``, stages counted from 0. ``stages[<i>].<field>`` (the form
+        of ``Dimension.key``) is accepted too; on a Hydra command line it needs quotes."""
+        key = str(key).strip()
+        match = _STAGE_KEY.match(key)
+        stage, name = (int(match.group(1)), match.group(2)) if match else (None, key)
+        for dim in self.dimensions:
+            if dim.stage == stage and dim.field == name:
+                return dim
+        globals_ = [d.field for d in self.dimensions if d.stage is None]
+        stage_fields = sorted({d.field for d in self.dimensions if d.stage is not None})
+        raise ArchError(
+            f"{key!r} is not a dimension of space {self.name!r}: use one of {globals_} or "
+            f"stage<i>.<field> with i in 0..{self.num_stages - 1} and field in {stage_fields}"
+        )
 
     def with_values(self, arch: Arch, values: Mapping[Dimension, Number]) -> Arch:
         """``arch`` with the given dimensions set to new values."""

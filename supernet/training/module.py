@@ -4,7 +4,8 @@ It owns what Lightning owns — the optimizer and LR schedule, the call to the s
 optimisation, logging and the checkpoint metadata — and wires the samplers to the step: the arch
 sampler chooses the children, the step runs them, and an applied step's ``StepResult`` goes
 back to the samplers. Child validation is the ``ChildValidation`` callback's
-(``training/validation.py``).
+(``training/validation.py``). With ``fewshot`` the supernet is a ``SupernetCollection`` that the
+``SplitSchedule`` splits at its configured steps (``supernet.fewshot``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from torch import nn
 
 from supernet.checkpoint_format import CHECKPOINT_KEY
 from supernet.distributed import derive_seed, is_distributed, same_on_every_rank
+from supernet.fewshot import SplitSchedule, SupernetCollection
 from supernet.losses import LabelSmoothingCE
 from supernet.models import build
 from supernet.ops import ElasticBatchNorm2d
@@ -43,7 +45,9 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
 
 class SupernetModule(pl.LightningModule):
     """``data_sampler``: the training set's PA&DA sampler when training uses one (its weights and
-    scores are exchanged with the step here; its state goes into the checkpoint)."""
+    scores are exchanged with the step here; its state goes into the checkpoint). ``fewshot``:
+    train a collection of ``fewshot.splits + 1`` sub-supernets split by gradient matching (None:
+    one supernet, one-shot)."""
 
     def __init__(
         self,
@@ -66,6 +70,7 @@ class SupernetModule(pl.LightningModule):
         check_arch_sync: bool = False,
         channels_last: bool = False,
         sync_batchnorm: bool = False,
+        fewshot: SplitSchedule | None = None,
     ):
         super().__init__()
         self.automatic_optimization = False
@@ -73,7 +78,12 @@ class SupernetModule(pl.LightningModule):
             raise ValueError(f"model.on_nonfinite must be 'stop' or 'skip', got {on_nonfinite!r}")
         self.space, self.num_classes, self.in_chans = space, num_classes, in_chans
         self.model_kwargs = dict(model_kwargs or {})
-        self.supernet = build(space, num_classes, in_chans, **self.model_kwargs)
+        self.fewshot = fewshot
+        if fewshot is None:
+            self.supernet = build(space, num_classes, in_chans, **self.model_kwargs)
+        else:
+            fewshot.check(space)
+            self.supernet = SupernetCollection(space, num_classes, in_chans, fewshot.splits + 1, **self.model_kwargs)
         if channels_last:
             self.supernet.to(memory_format=torch.channels_last)
         if sync_batchnorm:
@@ -106,6 +116,7 @@ class SupernetModule(pl.LightningModule):
         self._schedule_fn: Callable[[int], float] | None = None
         self._schedule_total = 0  # optimizer steps of the whole run (LR schedule, shrinking progress)
         self._schedule_epochs = 1  # epochs of the whole run (PA&DA's tau = e / E)
+        self._split_steps: list[int] = []  # the global step before which each few-shot split comes
 
     def inputs(self, x: torch.Tensor, resolution: int) -> torch.Tensor:
         """The batch as a child of ``resolution`` takes it (resized, in the configured memory format)."""
@@ -133,6 +144,8 @@ class SupernetModule(pl.LightningModule):
         total = min(per_epoch * max_epochs if max_epochs else math.inf, max_steps or math.inf)
         self._schedule_total = int(total)
         self._schedule_epochs = max(math.ceil(total / per_epoch), 1)
+        if self.fewshot is not None:
+            self._split_steps = self.fewshot.split_steps(per_epoch, self._schedule_total)
         sched = dict(self.schedule)
         warmup_epochs = float(sched.pop("warmup_epochs", 0.0))
         self._schedule_fn = lr_factor(
@@ -170,6 +183,7 @@ class SupernetModule(pl.LightningModule):
         """One sandwich step; returns ``{"step": StepResult}`` (callbacks see it as ``outputs``)."""
         x, y, indices = batch[0], batch[1], batch[2]
         info = self._step_info()
+        self._split_when_due()
         # Dropout / drop-path masks from (seed, step): a resumed run draws the same masks.
         torch.manual_seed(derive_seed(self.seed, "regularization", info.step))
         candidates = self.sampler.candidates(info)
@@ -185,6 +199,21 @@ class SupernetModule(pl.LightningModule):
             self._refuse_step(result, opt, info.step)
         self._end_of_epoch(batch_idx)
         return {"step": result}
+
+    def _split_when_due(self) -> None:
+        """Make the next few-shot split once its step has come (the splits a resumed checkpoint
+        records count as made: they are not made again)."""
+        done = len(self.supernet.splits) if self.fewshot is not None else 0
+        if done >= len(self._split_steps) or self.global_step < self._split_steps[done]:
+            return
+        loader = self.trainer.datamodule.calibration_dataloader()  # fixed training batches, sharded across ranks
+        made = self.fewshot.split(self.supernet, self.optimizers().optimizer, loader, self.global_step)
+        keep, hand_over = made.split.groups
+        self.print(
+            f"few-shot split {done + 1} at step {self.global_step}: sub-supernet {made.parent} keeps "
+            f"{made.split.dimension} in {list(keep)}, sub-supernet {made.child} takes {list(hand_over)} "
+            f"(mean similarity across the cut {made.split.cut:.4f})"
+        )
 
     def _apply_step(self, result: StepResult, opt, info: StepInfo, indices: torch.Tensor) -> None:
         clip = self.grad_clip
@@ -248,6 +277,8 @@ class SupernetModule(pl.LightningModule):
         )
         if self.data_sampler is not None:
             meta["data_sampler"] = self.data_sampler.state_dict()
+        if self.fewshot is not None:
+            meta["fewshot"] = self.supernet.state()
         datamodule = getattr(self._trainer, "datamodule", None)
         if hasattr(datamodule, "search_split"):  # which training images a child search may score on
             meta["search_split"] = datamodule.search_split()
@@ -261,6 +292,11 @@ class SupernetModule(pl.LightningModule):
                 f"checkpoint space {meta['space'].get('name')!r} differs from the configured space "
                 f"{self.space.name!r}; resume with the same space= as the run that wrote it"
             )
+        if (self.fewshot is None) != ("fewshot" not in meta):
+            trained = "a few-shot collection (fewshot=gradient_matching)" if "fewshot" in meta else "one supernet"
+            raise ValueError(f"the checkpoint holds {trained}: resume with the fewshot= of the run that wrote it")
+        if self.fewshot is not None:
+            self.supernet.load_state(meta["fewshot"])
         self.sampler.load_state_dict(meta["sampler"])
         if "data_sampler" in meta and self.data_sampler is not None:
             self.data_sampler.load_state_dict(meta["data_sampler"])
