@@ -7,6 +7,7 @@ import signal
 from pathlib import Path
 
 import lightning.pytorch as pl
+import pytest
 import torch
 
 from supernet.cli.train import compose
@@ -168,3 +169,19 @@ class SigintGroupAt(SigintAt):
     Ctrl-C (start the command in a session of its own)."""
 
     group = True
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Torch on one thread for a test module: the tiny supernets run no faster on two, and the
+    subprocesses a module starts (CLI, DDP ranks) use the other core. Use it with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def supernet_weights(result) -> dict[str, torch.Tensor]:
+    """A copy of the trained supernet's state of a ``train`` result."""
+    return {k: v.detach().clone() for k, v in result["module"].supernet.state_dict().items()}

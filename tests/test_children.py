@@ -21,7 +21,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 import yaml
-from helpers import compose_config, train
+from helpers import compose_config, one_thread, train  # noqa: F401 (one_thread: a fixture)
 
 from supernet.child import ChildEvaluator, evaluator_for, load, load_checkpoint, read_checkpoint
 from supernet.child.table import read_rows
@@ -36,13 +36,7 @@ ARCH = "r20s16h64/w16d2k3e1/w24d2k5e3/w32d1k3e4"  # a mid-size child of the tiny
 QUICK = ["calib_batches=2", "latency.warmup=1", "latency.repeats=3", "device=cpu"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The tiny children run no faster on two threads, and the CLI subprocesses use the other core."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

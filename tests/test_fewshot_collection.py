@@ -19,7 +19,7 @@ from pathlib import Path
 import lightning.pytorch as pl
 import pytest
 import torch
-from helpers import compose_config, train
+from helpers import compose_config, one_thread, supernet_weights, train  # noqa: F401 (one_thread: a fixture)
 
 from supernet.child import evaluator_for, load, load_checkpoint
 from supernet.fewshot import Split, SplitSchedule, SupernetCollection, copy_optimizer_state
@@ -52,17 +52,7 @@ FEWSHOT = [
 QUICK = ["calib_batches=2", "latency.warmup=1", "latency.repeats=3", "device=cpu"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The tiny supernets run no faster on two threads (and the DDP test's processes share the cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def _weights(result) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in result["module"].supernet.state_dict().items()}
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _meta(ckpt: Path) -> dict:
@@ -219,7 +209,7 @@ def test_exact_resume_across_the_split(fewshot_run, tmp_path, at):
     resumed = train(tmp_path, [*COMMON, *FEWSHOT, f"ckpt_path={ckpt}"])
     assert resumed["module"].global_step == full["module"].global_step == 8
     assert resumed["module"].supernet.state() == full["module"].supernet.state()
-    a, b = _weights(full), _weights(resumed)
+    a, b = supernet_weights(full), supernet_weights(resumed)
     assert a.keys() == b.keys()
     worst = max((a[k].float() - b[k].float()).abs().max().item() for k in a)
     assert worst <= 1e-6, worst

@@ -2,8 +2,8 @@
 steps, the full network teaches, and a run resumed mid-phase is the uninterrupted run."""
 
 import pytest
-from helpers import train
-from test_train import _periodic, _weights
+from helpers import supernet_weights, train
+from test_train import _periodic
 
 from supernet.sampling import ProgressiveShrinkingSampler, StepInfo
 from supernet.space import Arch
@@ -83,5 +83,5 @@ def test_phase_changes_happen_at_the_configured_steps_and_survive_a_resume(tmp_p
             assert all(varied_fields(space, a) <= set(PHASES[phase]["open"]) for a in archs), step
     rec = lambda run: next(c for c in run["trainer"].callbacks if type(c).__name__ == "ChildRecorder").steps
     assert {s: rec(full)[s] for s in range(5, 12)} == rec(resumed)
-    a, b = _weights(full), _weights(resumed)
+    a, b = supernet_weights(full), supernet_weights(resumed)
     assert max((a[k].float() - b[k].float()).abs().max().item() for k in a) <= 1e-6

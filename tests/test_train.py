@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import compose_config, image_folder, randomise_norms, train
+from helpers import compose_config, image_folder, randomise_norms, supernet_weights, train
 
 from supernet.cli.common import CONFIG_PATH, plain
 
@@ -46,10 +46,6 @@ def _periodic(every: int):
     ]
 
 
-def _weights(result):
-    return {k: v.detach().clone() for k, v in result["module"].supernet.state_dict().items()}
-
-
 @pytest.mark.parametrize("data", ["digits", "augmented images"])
 def test_exact_resume_mid_epoch(tmp_path, data):
     """Contract 3: resuming from a mid-epoch checkpoint reaches the weights and children of an
@@ -77,7 +73,7 @@ def test_exact_resume_mid_epoch(tmp_path, data):
     ckpt = tmp_path / "full" / "steps" / "step5.ckpt"  # after 5 of 12 steps: mid-way through epoch 2
     assert ckpt.is_file()
     resumed = train(tmp_path / "resumed", [*common, f"ckpt_path={ckpt}"])
-    a, b = _weights(full), _weights(resumed)
+    a, b = supernet_weights(full), supernet_weights(resumed)
     assert a.keys() == b.keys()
     worst = max((a[k].float() - b[k].float()).abs().max().item() for k in a)
     assert worst <= 1e-6, worst
