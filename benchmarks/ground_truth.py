@@ -62,10 +62,11 @@ def data_config(overrides: list[str]) -> dict:
     return {k: v for k, v in data.items() if k not in ("seed", "num_workers")}
 
 
-def ground_truth(task: str, space: str, archs: list[str], seeds: list[int], epochs: int, fresh: bool) -> dict:
+def ground_truth(
+    task: str, space: str, archs: list[str], seeds: list[int], epochs: int, fresh: bool, path: Path
+) -> dict:
     recipe = [f"experiment={task}", f"space={space}", f"trainer.max_epochs={epochs}", "sampler=fixed", "distill=none"]
     data = data_config(recipe)
-    path = RESULTS / f"ground_truth_{task}.json"
     cache = json.loads(path.read_text()) if path.exists() else None
     if cache is not None and (cache["recipe"], cache["data"]) != (recipe, data) and not fresh:
         raise SystemExit(
@@ -145,9 +146,16 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--fresh", action="store_true", help="discard a cache made with another recipe")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        help="where the results are kept (default benchmarks/results/ground_truth_<task>.json, the one "
+        "ranking.py reads): another path tries another recipe without touching that one",
+    )
     args = parser.parse_args()
     archs = spread_archs(args.space, args.archs)
-    cache = ground_truth(args.task, args.space, archs, args.seeds, args.epochs, args.fresh)
+    path = args.cache or RESULTS / f"ground_truth_{args.task}.json"
+    cache = ground_truth(args.task, args.space, archs, args.seeds, args.epochs, args.fresh, path)
     print(f"ground truth, task={args.task}, space={args.space}, {args.epochs} epochs; device={machine()}")
     print(report(cache))
 

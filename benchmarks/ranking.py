@@ -1,17 +1,20 @@
-"""Ranking benchmark: how well six ways of training the supernet rank its children, paired by seed.
+"""Ranking benchmark: how well seven ways of training the supernet rank its children, paired by seed.
 
-Arms (all on ``--task``'s data and recipe, same epochs, so the same optimizer steps): SPOS uniform,
-SPOS + PA&DA (paths and data, the paper's setting), sandwich uniform, sandwich + PA&DA (paths and
-data), sandwich + attentive best-up, Once-for-All's progressive shrinking
-(``experiment=ofa_ps_<task>``). Every (arm, seed) trains one supernet and scores the ground truth's
-children on the validation split, each after BN recalibration; results are written to
-``benchmarks/results/ranking_<task>.json`` as each run finishes, so the work can be done in parts
-(a rerun continues; ``--report`` only prints).
+Arms (all on ``--task``'s data and recipe, for the same epochs, ``--epochs``, default the
+recipe's, so the same optimizer steps): SPOS uniform, SPOS + PA&DA (paths and data, the paper's
+setting), sandwich uniform, sandwich + PA&DA (paths and data), sandwich + attentive best-up,
+Once-for-All's progressive shrinking (``experiment=ofa_ps_<task>``), few-shot gradient matching
+(``fewshot=gradient_matching``: the sandwich uniform recipe split into sub-supernets after a
+one-shot warm-up; the split each seed made is cached and printed). Every (arm, seed) trains one
+supernet and scores the ground truth's children on the validation split, each after BN
+recalibration; results are written to ``benchmarks/results/ranking_<task>.json`` as each run
+finishes, so the work can be done in parts (a rerun continues; ``--report`` only prints).
 
-Against the seed-mean stand-alone accuracy of ``benchmarks/ground_truth.py`` (run it first):
-Kendall tau-b, Spearman rho and precision at the top 25% per arm (mean over seeds); the supernet's
-accuracy of the smallest, the middle and the largest child beside their stand-alone accuracy; and
-each arm minus the uniform arm of its family (progressive shrinking: minus sandwich uniform),
+Against the seed-mean stand-alone accuracy of ``benchmarks/ground_truth.py`` (run it first;
+``--truth`` picks another of its caches, e.g. one trained for more epochs): Kendall tau-b,
+Spearman rho and precision at the top 25% per arm (mean over seeds); the supernet's accuracy of
+the smallest, the middle and the largest child beside their stand-alone accuracy; and each arm
+minus the uniform arm of its family (progressive shrinking and few-shot: minus sandwich uniform),
 paired by seed, with a bootstrap 95% interval that resamples seeds and children together. Beside
 them the ceiling: the ground truth's own test-retest tau.
 
@@ -43,10 +46,12 @@ ARMS = {
     "sandwich + PA&DA": ["experiment={task}", "sampler=sandwich_pada", "data_sampler=pada"],
     "sandwich + attentive": ["experiment={task}", "sampler=attentive"],
     "progressive shrinking": ["experiment=ofa_ps_{task}"],
+    "few-shot GM": ["experiment={task}", "fewshot=gradient_matching"],
 }
 BASELINE = {"SPOS + PA&DA": "SPOS uniform", "sandwich + PA&DA": "sandwich uniform"}
 BASELINE["sandwich + attentive"] = "sandwich uniform"
 BASELINE["progressive shrinking"] = "sandwich uniform"
+BASELINE["few-shot GM"] = "sandwich uniform"
 METRICS = {"Kendall tau": "kendall_tau", "Spearman rho": "spearman_rho", "precision@25%": "precision_at_top25pct"}
 
 
@@ -70,10 +75,10 @@ def train_arms(task: str, arms: list[str], seeds: list[int], archs: list[str], e
                 ]
             )
             rows = result["rows"]
-            cache["runs"].setdefault(arm, {})[str(seed)] = {
-                "val_acc": [r["val_acc"] for r in rows],
-                "val_loss": [r["val_loss"] for r in rows],
-            }
+            run_record = {"val_acc": [r["val_acc"] for r in rows], "val_loss": [r["val_loss"] for r in rows]}
+            if result["module"].fewshot is not None:
+                run_record["fewshot_splits"] = result["module"].supernet.state()["splits"]
+            cache["runs"].setdefault(arm, {})[str(seed)] = run_record
             save_json(path, cache)
             print(f"  {arm} seed {seed}: done ({time.time() - start:.0f} s)", flush=True)
     return cache
@@ -140,7 +145,33 @@ def report(cache: dict, truth: dict[str, float], seeds: list[int], draws: int) -
                 rows.append([f"{arm} − {base}", name, f"{diff:+.3f}", f"[{low:+.3f}, {high:+.3f}]", verdict(low, high)])
     if rows:
         out.append(markdown_table(["paired by seed", "metric", "difference", "bootstrap 95%", "verdict"], rows))
+    splits = split_rows(cache, arms, seeds)
+    if splits:
+        header = ["few-shot split", "seed", "step", "dimension", "groups", "similarity", "cut"]
+        out += ["", markdown_table(header, splits)]
     return "\n".join(out)
+
+
+def split_rows(cache: dict, arms: list[str], seeds: list[int]) -> list[list[object]]:
+    """One row per split a few-shot run made: where, which groups, and the similarity matrix."""
+    rows = []
+    for arm in arms:
+        for seed in seeds:
+            for made in cache["runs"][arm][str(seed)].get("fewshot_splits", []):
+                sim = "; ".join(" ".join(f"{v:+.3f}" for v in row) for row in made["similarity"])
+                groups = " / ".join(str(g) for g in made["groups"])
+                rows.append([arm, seed, made["step"], made["dimension"], groups, sim, f"{made['cut']:.4f}"])
+    return rows
+
+
+def recipe_epochs(task: str) -> int:
+    """The epochs of the task's own recipe (``experiment=<task>``): what every arm trains."""
+    import tempfile
+
+    from supernet.cli.train import compose
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return int(compose([f"experiment={task}"], tmp).trainer.max_epochs)
 
 
 def main() -> None:
@@ -148,24 +179,36 @@ def main() -> None:
     parser.add_argument("--task", default="cluttered", help="the experiment= whose data and recipe are used")
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--epochs", type=int, help="epochs of every arm (default: the task recipe's)")
+    parser.add_argument(
+        "--truth",
+        type=Path,
+        help="the ground truth ranked against (default benchmarks/results/ground_truth_<task>.json); "
+        "a truth trained longer than the arms is a better measured one, not a different question",
+    )
     parser.add_argument("--draws", type=int, default=2000, help="bootstrap draws")
     parser.add_argument("--report", action="store_true", help="only print the report of what is cached")
     args = parser.parse_args()
-    gt_path = RESULTS / f"ground_truth_{args.task}.json"
+    gt_path = args.truth or RESULTS / f"ground_truth_{args.task}.json"
     if not gt_path.exists():
         raise SystemExit(f"no ground truth at {gt_path}: run benchmarks/ground_truth.py --task {args.task} first")
     gt = json.loads(gt_path.read_text())
     truth, archs = truth_table(gt)
-    epochs = int(next(o for o in gt["recipe"] if o.startswith("trainer.max_epochs=")).split("=")[1])
+    gt_epochs = next(o for o in gt["recipe"] if o.startswith("trainer.max_epochs=")).split("=")[1]
     if args.report:
         cache = json.loads((RESULTS / f"ranking_{args.task}.json").read_text())
+        if cache["archs"] != archs:
+            raise SystemExit(f"the ranking cache was made for other children than those of {gt_path}")
+        epochs = cache["epochs"]
     else:
+        epochs = args.epochs or recipe_epochs(args.task)
         cache = train_arms(args.task, args.arms, args.seeds, archs, epochs)
         cache["truth_val_acc"] = [truth[a] for a in archs]  # for supernet.analysis.plot_ranking
         save_json(RESULTS / f"ranking_{args.task}.json", cache)
     print(
-        f"ranking on {args.task}, {len(archs)} children, seeds {args.seeds}, {epochs} epochs, val split, "
-        f"BN recalibrated, ranked by val accuracy against the seed-mean stand-alone accuracy; device={machine()}"
+        f"ranking on {args.task}, {len(archs)} children, seeds {args.seeds}, arms trained {epochs} epochs, val "
+        f"split, BN recalibrated, ranked by val accuracy against the seed-mean stand-alone accuracy "
+        f"({gt_path.name}: {gt_epochs} epochs); device={machine()}"
     )
     print(report(cache, truth, args.seeds, args.draws))
     print()
