@@ -196,7 +196,10 @@ def main() -> None:
     truth, archs = truth_table(gt)
     gt_epochs = next(o for o in gt["recipe"] if o.startswith("trainer.max_epochs=")).split("=")[1]
     if args.report:
-        cache = json.loads((RESULTS / f"ranking_{args.task}.json").read_text())
+        cached = RESULTS / f"ranking_{args.task}.json"
+        if not cached.exists():
+            raise SystemExit(f"nothing to report: no {cached} (run without --report to train the arms)")
+        cache = json.loads(cached.read_text())
         if cache["archs"] != archs:
             raise SystemExit(f"the ranking cache was made for other children than those of {gt_path}")
         epochs = cache["epochs"]
