@@ -68,6 +68,17 @@ def run_training(overrides: list[str]) -> dict:
         return train([*QUIET, "test_after_fit=false", *overrides], tmp)
 
 
+def composed_config(overrides: list[str]):
+    """The training config ``overrides`` compose (as ``supernet-train`` would), with nothing written
+    outside a temporary directory."""
+    import tempfile
+
+    from supernet.cli.train import compose
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return compose(overrides, tmp)
+
+
 def children_override(archs: list[str]) -> str:
     """Hydra override that validates exactly ``archs`` (named child0, child1, ...)."""
     return "validation.children=[" + ", ".join(f"'{a}'" for a in archs) + "]"
@@ -90,7 +101,6 @@ def train_with_snapshots(overrides: list[str], epochs: int) -> tuple[list, objec
     from hydra.utils import instantiate
 
     from supernet.child.checkpoint import load_checkpoint
-    from supernet.cli.train import compose
 
     with tempfile.TemporaryDirectory() as tmp:
         snapshots = Path(tmp) / "snapshots"
@@ -104,7 +114,7 @@ def train_with_snapshots(overrides: list[str], epochs: int) -> tuple[list, objec
             ]
         )
         after = [load_checkpoint(next(snapshots.glob(f"epoch={e}-*.ckpt"))) for e in range(epochs)]
-        cfg = compose([*overrides, f"trainer.max_epochs={epochs}"], Path(tmp) / "compose")
+    cfg = composed_config([*overrides, f"trainer.max_epochs={epochs}"])
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
     return after, cfg, datamodule

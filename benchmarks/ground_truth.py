@@ -22,16 +22,14 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import children_override, machine, markdown_table
+from common import children_override, composed_config, machine, markdown_table
 from common import run_training as run
 from omegaconf import OmegaConf
 
-from supernet.cli.train import compose
 from supernet.metrics import complexity
 from supernet.metrics.ranking import kendall_tau
 from supernet.space import load_space
@@ -57,8 +55,7 @@ def save_json(path: Path, cache: dict) -> None:
 def data_config(overrides: list[str]) -> dict:
     """The data set the overrides compose (its generator's settings): a cache made on other data
     must not be mixed in."""
-    with tempfile.TemporaryDirectory() as tmp:
-        data = OmegaConf.to_container(compose(overrides, tmp).data, resolve=True)
+    data = OmegaConf.to_container(composed_config(overrides).data, resolve=True)
     return {k: v for k, v in data.items() if k not in ("seed", "num_workers")}
 
 

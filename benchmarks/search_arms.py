@@ -37,7 +37,7 @@ import torch
 from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import QUIET, machine, markdown_table
+from common import QUIET, composed_config, machine, markdown_table
 
 from supernet.metrics.ranking import kendall_tau
 from supernet.search import Constraints, EvolutionSettings, Search, best
@@ -74,10 +74,9 @@ def evaluator(ckpt: Path, task: str, calib_batches: int):
     from hydra.utils import instantiate
 
     from supernet.child import evaluator_for, load_checkpoint
-    from supernet.cli.train import compose
 
     loaded = load_checkpoint(ckpt)
-    cfg = compose([f"experiment={task}"], HERE / "cache" / "compose")
+    cfg = composed_config([f"experiment={task}"])
     datamodule = instantiate(cfg.data, search_size=loaded.meta["search_split"]["size"])
     ev = evaluator_for(
         loaded.model, datamodule, calib_batches=calib_batches, device=torch.device("cpu"), cache_val=True, search=True

@@ -95,7 +95,9 @@ class SupernetCollection(Supernet):
     # -- routing ---------------------------------------------------------------------------------
     def owner(self, arch: Arch | str) -> int:
         """The member that trains and computes the child ``arch``."""
-        arch = self.space.resolve(arch)
+        return self._owner(self.space.resolve(arch))
+
+    def _owner(self, arch: Arch) -> int:
         member = 0
         for made in self.splits:
             dim = self.space.dimension(made.split.dimension)
@@ -155,7 +157,7 @@ class SupernetCollection(Supernet):
 
     # -- the Supernet interface, delegated to the owner of the active child -------------------------
     def _configure(self, arch: Arch) -> None:
-        self.active = self.owner(arch)
+        self.active = self._owner(arch)  # set_arch resolved it already: once per child per step is enough
         self.members[self.active].set_arch(arch)
 
     def _assemble(self) -> nn.Module:
