@@ -15,8 +15,9 @@ Against the seed-mean stand-alone accuracy of ``benchmarks/ground_truth.py`` (ru
 Spearman rho and precision at the top 25% per arm (mean over seeds); the supernet's accuracy of
 the smallest, the middle and the largest child beside their stand-alone accuracy; and each arm
 minus the uniform arm of its family (progressive shrinking and few-shot: minus sandwich uniform),
-paired by seed, with a bootstrap 95% interval that resamples seeds and children together. Beside
-them the ceiling: the ground truth's own test-retest tau.
+and each arm minus the ranking by multiply-adds alone, paired by seed, with a bootstrap 95%
+interval that resamples seeds and children together. Beside them the ceiling: the ground truth's
+own test-retest tau.
 
     python benchmarks/ranking.py --seeds 0 1 2
 """
@@ -33,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import children_override, machine, markdown_table
+from common import children_override, composed_config, machine, markdown_table
 from common import run_training as run
 from ground_truth import RESULTS, save_json, test_retest, truth_table
 
@@ -119,7 +120,9 @@ def verdict(low: float, high: float) -> str:
     return "not resolved"
 
 
-def report(cache: dict, truth: dict[str, float], seeds: list[int], draws: int) -> str:
+def report(cache: dict, truth: dict[str, float], macs: np.ndarray, seeds: list[int], draws: int) -> str:
+    """``macs``: the children's multiply-adds (in ``cache["archs"]`` order), the baseline every arm
+    is also compared with: a ranking by size alone costs no training."""
     archs = cache["archs"]
     t = np.array([truth[a] for a in archs])
     arms = [a for a in ARMS if all(str(s) in cache["runs"].get(a, {}) for s in seeds)]
@@ -143,6 +146,12 @@ def report(cache: dict, truth: dict[str, float], seeds: list[int], draws: int) -
             for name, key in METRICS.items():
                 diff, low, high = paired_interval(scores[arm], scores[base], t, key, draws)
                 rows.append([f"{arm} − {base}", name, f"{diff:+.3f}", f"[{low:+.3f}, {high:+.3f}]", verdict(low, high)])
+    by_size = np.tile(macs, (len(seeds), 1))  # the same "scores" for every seed
+    for arm in arms:
+        diff, low, high = paired_interval(scores[arm], by_size, t, "kendall_tau", draws)
+        rows.append(
+            [f"{arm} − multiply-adds", "Kendall tau", f"{diff:+.3f}", f"[{low:+.3f}, {high:+.3f}]", verdict(low, high)]
+        )
     if rows:
         out.append(markdown_table(["paired by seed", "metric", "difference", "bootstrap 95%", "verdict"], rows))
     splits = split_rows(cache, arms, seeds)
@@ -166,12 +175,7 @@ def split_rows(cache: dict, arms: list[str], seeds: list[int]) -> list[list[obje
 
 def recipe_epochs(task: str) -> int:
     """The epochs of the task's own recipe (``experiment=<task>``): what every arm trains."""
-    import tempfile
-
-    from supernet.cli.train import compose
-
-    with tempfile.TemporaryDirectory() as tmp:
-        return int(compose([f"experiment={task}"], tmp).trainer.max_epochs)
+    return int(composed_config([f"experiment={task}"]).trainer.max_epochs)
 
 
 def main() -> None:
@@ -194,6 +198,7 @@ def main() -> None:
         raise SystemExit(f"no ground truth at {gt_path}: run benchmarks/ground_truth.py --task {args.task} first")
     gt = json.loads(gt_path.read_text())
     truth, archs = truth_table(gt)
+    macs = np.array([next(iter(gt["runs"][a].values()))["mmacs"] for a in archs])
     gt_epochs = next(o for o in gt["recipe"] if o.startswith("trainer.max_epochs=")).split("=")[1]
     if args.report:
         cached = RESULTS / f"ranking_{args.task}.json"
@@ -213,7 +218,7 @@ def main() -> None:
         f"split, BN recalibrated, ranked by val accuracy against the seed-mean stand-alone accuracy "
         f"({gt_path.name}: {gt_epochs} epochs); device={machine()}"
     )
-    print(report(cache, truth, args.seeds, args.draws))
+    print(report(cache, truth, macs, args.seeds, args.draws))
     print()
     print("ceiling (ground truth test-retest):")
     print(test_retest(gt))
