@@ -51,6 +51,24 @@ def test_window_gradients_accumulate_into_grad_as_autograd_slicing_does():
     assert conv.weight.grad[4:].abs().sum() == 0 and conv.weight.grad[:4, :2, 1:4, 1:4].abs().sum() > 0
 
 
+def test_windows_taken_together_route_each_gradient_to_its_own_parameter():
+    """One call cuts a module's weight and bias windows through one autograd node: a window left
+    out of the graph gets no gradient while the others do, and freezing a parameter after the
+    windows were cut takes it out of training (the windows are cut again)."""
+    linear = ElasticLinear(6, 4)
+    linear.configure(out_features=3)
+    x = torch.randn(2, 5)
+    weight, bias = linear.active_weight(5)
+    (x @ weight.t()).sum().backward()  # the bias window is not used
+    assert linear.bias.grad is None
+    torch.testing.assert_close(linear.weight.grad[:3, :5], x.sum(0).expand(3, 5))
+    assert linear.weight.grad[3:].abs().sum() == 0 and linear.weight.grad[:, 5:].abs().sum() == 0
+    linear.zero_grad(set_to_none=True)
+    linear.bias.requires_grad_(False)
+    linear(x).sum().backward()
+    assert linear.bias.grad is None and linear.weight.grad is not None
+
+
 def test_windows_are_cut_again_for_new_storage_and_not_shared_by_a_copy():
     import copy
 

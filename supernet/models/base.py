@@ -85,26 +85,31 @@ class Supernet(nn.Module):
         return set()
 
     # -- regularisation (BigNAS: dropout / drop-path on the largest child only) -----------------
-    def _regularizers(self) -> list[tuple[nn.Module, str]]:
-        # Found once and kept (in __dict__, so not a submodule; deepcopy maps it to the copies): a
-        # step switches regularisation twice per child, and walking every module each time was a
-        # tenth of a small step's host time (benchmarks/host_overhead.py).
+    def _regularizers(self) -> list[tuple[nn.Module, str, float]]:
+        # Found once with their configured rates and kept (in __dict__, so not a submodule;
+        # deepcopy maps it to the copies): a step switches regularisation twice per child, and
+        # walking every module each time was a tenth of a small step's host time
+        # (benchmarks/host_overhead.py). Modules configured at rate 0 are left out: switching
+        # them changes nothing.
         found = self.__dict__.get("_regularizer_list")
         if found is None:
-            found = [
-                (m, "drop_prob" if isinstance(m, DropPath) else "p")
-                for m in self.modules()
-                if isinstance(m, (DropPath, nn.Dropout))
-            ]
+            found = []
+            for module in self.modules():
+                if isinstance(module, (DropPath, nn.Dropout)):
+                    attr = "drop_prob" if isinstance(module, DropPath) else "p"
+                    if getattr(module, attr) > 0:
+                        found.append((module, attr, getattr(module, attr)))
             self.__dict__["_regularizer_list"] = found
         return found
 
     def set_regularization(self, enabled: bool) -> None:
         """Switch dropout and drop-path between their configured rates and zero."""
-        for module, attr in self._regularizers():
-            if not hasattr(module, "_configured_rate"):
-                module._configured_rate = getattr(module, attr)
-            setattr(module, attr, module._configured_rate if enabled else 0.0)
+        enabled = bool(enabled)
+        if self.__dict__.get("_regularization_enabled") is enabled:
+            return
+        for module, attr, rate in self._regularizers():
+            setattr(module, attr, rate if enabled else 0.0)
+        self.__dict__["_regularization_enabled"] = enabled
 
     @contextlib.contextmanager
     def regularization(self, enabled: bool):

@@ -43,7 +43,7 @@ class ElasticBatchNorm2d(nn.Module):
         """Views of the leading ``in_features`` entries of weight, bias, running mean and variance
         (the running views are written in place by training-mode forwards)."""
         window = ((0, in_features),)
-        return tuple(self.windows(self, name, window) for name in ("weight", "bias", "running_mean", "running_var"))
+        return self.windows(self, *((name, window) for name in ("weight", "bias", "running_mean", "running_var")))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weight, bias, mean, var = self.active_weight(x.shape[1])

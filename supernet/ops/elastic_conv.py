@@ -63,9 +63,10 @@ class ElasticConv2d(nn.Module):
         out = in_channels if self.depthwise else self.out_channels
         start = (self.max_kernel - self.kernel_size) // 2
         crop = (start, start + self.kernel_size)
-        weight = self.windows(self, "weight", ((0, out), (0, 1 if self.depthwise else in_channels), crop, crop))
-        bias = None if self.bias is None else self.windows(self, "bias", ((0, out),))
-        return weight, bias
+        weight = ("weight", ((0, out), (0, 1 if self.depthwise else in_channels), crop, crop))
+        if self.bias is None:
+            return *self.windows(self, weight), None
+        return self.windows(self, weight, ("bias", ((0, out),)))
 
     def _pad(self) -> int:
         return self.kernel_size // 2 if self.padding == "same" else 0

@@ -22,7 +22,7 @@ class ElasticLayerNorm(nn.Module):
 
     def active_weight(self, in_features: int) -> tuple[torch.Tensor, torch.Tensor]:
         window = ((0, in_features),)
-        return self.windows(self, "weight", window), self.windows(self, "bias", window)
+        return self.windows(self, ("weight", window), ("bias", window))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = x.shape[-1]

@@ -27,9 +27,9 @@ class ElasticLinear(nn.Module):
 
     def active_weight(self, in_features: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         out = (0, self.out_features)
-        weight = self.windows(self, "weight", (out, (0, in_features)))
-        bias = None if self.bias is None else self.windows(self, "bias", (out,))
-        return weight, bias
+        if self.bias is None:
+            return *self.windows(self, ("weight", (out, (0, in_features)))), None
+        return self.windows(self, ("weight", (out, (0, in_features))), ("bias", (out,)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(x, *self.active_weight(x.shape[-1]))

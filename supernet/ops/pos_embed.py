@@ -57,8 +57,11 @@ class ElasticPosEmbed(nn.Module):
 
     def active_weight(self, in_features: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Class token and position embedding for ``in_features`` channels on the active grid."""
-        cls = self.windows(self, "cls_token", ((0, 1), (0, 1), (0, in_features)))
-        pos = self.windows(self, "pos_embed", ((0, 1), (0, self.max_grid**2 + 1), (0, in_features)))
+        cls, pos = self.windows(
+            self,
+            ("cls_token", ((0, 1), (0, 1), (0, in_features))),
+            ("pos_embed", ((0, 1), (0, self.max_grid**2 + 1), (0, in_features))),
+        )
         if self.grid != self.max_grid:
             pos = resample_abs_pos_embed(
                 pos, [self.grid, self.grid], [self.max_grid, self.max_grid], num_prefix_tokens=1

@@ -79,19 +79,25 @@ class _GradientTarget:
                 observer(grad)
 
 
-class _Window(torch.autograd.Function):
-    """Identity on a view of the parameter's storage, whose backward adds into the parameter's
-    gradient. The node keeps no tensors, so one cached output serves every step's graph."""
+class _Windows(torch.autograd.Function):
+    """Identity on views of parameters' storage, whose backward adds into the parameters'
+    gradients. One node serves all the windows a module takes at once (weight and bias: one Python
+    backward per module, not per parameter). It keeps no tensors, so one cached output serves every
+    step's graph."""
 
     @staticmethod
-    def forward(ctx, param: nn.Parameter, view: torch.Tensor, target: _GradientTarget) -> torch.Tensor:
-        ctx.target = target
-        return view
+    def forward(ctx, targets: tuple[_GradientTarget, ...], *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        # the parameters come first (inputs that require grad, so the outputs do), then their views
+        ctx.targets = targets
+        ctx.set_materialize_grads(False)
+        return tensors[len(targets) :]
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        ctx.target.add(grad)
-        return None, None, None
+    def backward(ctx, *grads: torch.Tensor | None):
+        for target, grad in zip(ctx.targets, grads):
+            if grad is not None:
+                target.add(grad)
+        return (None,) * (1 + 2 * len(ctx.targets))
 
 
 def _index(window: Window) -> tuple[slice, ...]:
@@ -101,15 +107,17 @@ def _index(window: Window) -> tuple[slice, ...]:
 class TensorWindows:
     """The windows of one module's parameters and buffers, cut once and kept.
 
-    ``windows(module, "weight", ((0, 16), (0, 8)))`` is ``module.weight[:16, :8]``: with gradients
-    on (training), a view whose gradient goes into ``module.weight.grad`` in place (see the module
-    docstring); otherwise a plain view. A cached view is used only while the tensor is the same
-    object on the same storage (``.to()``, ``.double()``, ``channels_last`` replace the storage:
-    the windows are cut again). Not copied with the module (``copy.deepcopy``, pickling).
+    ``windows(module, ("weight", ((0, 16), (0, 8))), ("bias", ((0, 16),)))`` is
+    ``(module.weight[:16, :8], module.bias[:16])``: with gradients on (training), views whose
+    gradients go into the parameters' ``.grad`` in place (see the module docstring), through one
+    autograd node for the call; otherwise plain views. Ask for all of a module's windows in one call.
+    Cached views are used only while every tensor is the same object on the same storage with the
+    same ``requires_grad`` (``.to()``, ``.double()``, ``channels_last`` replace the storage: the
+    windows are cut again). Not copied with the module (``copy.deepcopy``, pickling).
     """
 
     def __init__(self) -> None:
-        self._views: dict[tuple, tuple[torch.Tensor, int, torch.Tensor]] = {}
+        self._views: dict[tuple, tuple[tuple, tuple[torch.Tensor, ...]]] = {}
         self._buffers: dict[str, tuple[torch.Tensor, int, torch.Tensor]] = {}
 
     def __deepcopy__(self, memo: dict) -> TensorWindows:
@@ -121,29 +129,44 @@ class TensorWindows:
     def __setstate__(self, state: dict) -> None:
         self.__init__()
 
-    def __call__(self, module: nn.Module, name: str, window: Window) -> torch.Tensor:
-        tensor = getattr(module, name)
-        if torch.is_inference_mode_enabled():
-            return tensor[_index(window)]
-        tracked = tensor.requires_grad and torch.is_grad_enabled()
-        key = (name, window, tracked)
+    def __call__(self, module: nn.Module, *requests: tuple[str, Window]) -> tuple[torch.Tensor, ...]:
+        grad_enabled = torch.is_grad_enabled()
+        key = (requests, grad_enabled)
         cached = self._views.get(key)
-        if cached is not None and cached[0] is tensor and cached[1] == tensor.data_ptr():
-            return cached[2]
-        if not tracked:
-            view = tensor.detach()[_index(window)]
-        else:
-            # ``.data``: a view with its own version counter, so the optimizer's in-place update of
-            # the parameter does not make autograd rebuild the cached node
-            view = _Window.apply(tensor, tensor.data[_index(window)], self._target(name, tensor, window))
-        self._views[key] = (tensor, tensor.data_ptr(), view)
-        return view
+        # the tensors read from the module's own tables: ``nn.Module.__getattr__`` is a Python
+        # call per name, and this runs for every elastic op of every child (written for speed)
+        parameters, buffers = module._parameters, module._buffers
+        tensors = []
+        for name, _ in requests:
+            tensor = parameters.get(name)
+            tensors.append(buffers[name] if tensor is None else tensor)
+        if torch.is_inference_mode_enabled():
+            return tuple(tensor[_index(window)] for tensor, (_, window) in zip(tensors, requests))
+        if cached is not None:
+            for tensor, (held, ptr, requires_grad) in zip(tensors, cached[0]):
+                if tensor is not held or tensor.data_ptr() != ptr or tensor.requires_grad != requires_grad:
+                    break
+            else:
+                return cached[1]
+        views = [tensor.detach()[_index(window)] for tensor, (_, window) in zip(tensors, requests)]
+        tracked = [i for i, tensor in enumerate(tensors) if grad_enabled and tensor.requires_grad]
+        if tracked:
+            # ``.data``: views with their own version counter, so the optimizer's in-place update of
+            # a parameter does not make autograd rebuild the cached node
+            targets = tuple(self._target(requests[i][0], tensors[i], requests[i][1]) for i in tracked)
+            params = [tensors[i] for i in tracked]
+            outputs = _Windows.apply(targets, *params, *(tensors[i].data[_index(requests[i][1])] for i in tracked))
+            for i, output in zip(tracked, outputs):
+                views[i] = output
+        views = tuple(views)
+        self._views[key] = (tuple((tensor, tensor.data_ptr(), tensor.requires_grad) for tensor in tensors), views)
+        return views
 
     def _target(self, name: str, param: torch.Tensor, window: Window) -> _GradientTarget:
         held = self._buffers.get(name)
         if held is None or held[0] is not param or held[1] != param.data_ptr():
             # a new storage: the views cut from the old one must not be used again
-            self._views = {key: value for key, value in self._views.items() if key[0] != name}
+            self._views = {key: value for key, value in self._views.items() if all(n != name for n, _ in key[0])}
             held = (param, param.data_ptr(), torch.zeros_like(param))
             self._buffers[name] = held
         return _GradientTarget(param, _index(window), held[2])

@@ -19,6 +19,7 @@ shortcut needs a conv) live once.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -140,6 +141,9 @@ class MBConvLayout:
     head_out: int
 
 
+# cached: a training step lays out every child it activates, and complexity counts lay out
+# every child a search scores (the layout is a pure function of the space and the arch)
+@functools.lru_cache(maxsize=4096)
 def mbconv_layout(space: SearchSpace, arch: Arch) -> MBConvLayout:
     """Exact geometry of ``arch`` (assumed valid for ``space``)."""
     s = space.settings

@@ -24,6 +24,7 @@ projection is trained by all of them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -130,6 +131,9 @@ class ResNetLayout:
     final_size: int
 
 
+# cached: a training step lays out every child it activates, and complexity counts lay out
+# every child a search scores (the layout is a pure function of the space and the arch)
+@functools.lru_cache(maxsize=4096)
 def resnet_layout(space: SearchSpace, arch: Arch) -> ResNetLayout:
     """Exact geometry of ``arch`` (assumed valid for ``space``)."""
     s = space.settings

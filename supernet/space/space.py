@@ -79,6 +79,10 @@ class SearchSpace:
             [Dimension(None, f, c) for f, c in self.global_choices.items()]
             + [Dimension(i, f, c) for i, s in enumerate(self.stage_choices) for f, c in s.items()]
         )
+        # arch strings and Arch values already resolved (resolution is deterministic): a training
+        # step resolves every child it activates, and validating one again was a fifth of
+        # ``set_arch`` (benchmarks/host_overhead.py)
+        self._resolved: dict[Arch | str, Arch] = {}
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -226,6 +230,17 @@ class SearchSpace:
             raise ArchError(f"{path} row {row}: {err}") from None
 
     def _resolve_value(self, spec: Any) -> Arch:
+        if not isinstance(spec, (Arch, str)):
+            return self._resolve_uncached(spec)
+        arch = self._resolved.get(spec)
+        if arch is None:
+            arch = self._resolve_uncached(spec)
+            if len(self._resolved) >= 4096:  # bounded: a long search visits many children once
+                self._resolved.clear()
+            self._resolved[spec] = arch
+        return arch
+
+    def _resolve_uncached(self, spec: Any) -> Arch:
         if isinstance(spec, str) and spec in ("max", "min", "mid"):
             return getattr(self, spec)()
         if isinstance(spec, str) and spec.startswith("random:"):

@@ -23,6 +23,7 @@ the model and the complexity counter both read it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -142,6 +143,9 @@ class ViTLayout:
         return self.grid**2 + 1
 
 
+# cached: a training step lays out every child it activates, and complexity counts lay out
+# every child a search scores (the layout is a pure function of the space and the arch)
+@functools.lru_cache(maxsize=4096)
 def vit_layout(space: SearchSpace, arch: Arch) -> ViTLayout:
     """Exact geometry of ``arch`` (assumed valid for ``space``)."""
     s = space.settings
