@@ -11,6 +11,7 @@ from timm.layers import DropPath
 from torch import nn
 
 from supernet.metrics.complexity import Complexity, complexity
+from supernet.ops import set_active
 from supernet.space import Arch, SearchSpace
 
 
@@ -42,7 +43,7 @@ class Supernet(nn.Module):
         """Activate ``arch`` (validated against the space). The input resolution is the caller's job."""
         arch = self.space.resolve(arch)
         self._configure(arch)
-        self.arch = arch
+        set_active(self, arch=arch)
         return arch
 
     def _configure(self, arch: Arch) -> None:
@@ -86,30 +87,29 @@ class Supernet(nn.Module):
 
     # -- regularisation (BigNAS: dropout / drop-path on the largest child only) -----------------
     def _regularizers(self) -> list[tuple[nn.Module, str, float]]:
-        # Found once with their configured rates and kept (in __dict__, so not a submodule;
-        # deepcopy maps it to the copies): a step switches regularisation twice per child, and
-        # walking every module each time was a tenth of a small step's host time
-        # (benchmarks/host_overhead.py). Modules configured at rate 0 are left out: switching
-        # them changes nothing.
+        # Found once and kept (in __dict__, so not a submodule; deepcopy maps it to the copies): a
+        # step switches regularisation twice per child, and walking every module each time was a
+        # tenth of a small step's host time (benchmarks/host_overhead.py). A module's configured
+        # rate is kept on the module when first seen (a model containing supernets, such as a
+        # few-shot collection, finds them already switched off); modules configured at rate 0 are
+        # left out, as switching them changes nothing.
         found = self.__dict__.get("_regularizer_list")
         if found is None:
             found = []
             for module in self.modules():
                 if isinstance(module, (DropPath, nn.Dropout)):
                     attr = "drop_prob" if isinstance(module, DropPath) else "p"
-                    if getattr(module, attr) > 0:
-                        found.append((module, attr, getattr(module, attr)))
+                    if not hasattr(module, "_configured_rate"):
+                        module._configured_rate = getattr(module, attr)
+                    if module._configured_rate > 0:
+                        found.append((module, attr, module._configured_rate))
             self.__dict__["_regularizer_list"] = found
         return found
 
     def set_regularization(self, enabled: bool) -> None:
         """Switch dropout and drop-path between their configured rates and zero."""
-        enabled = bool(enabled)
-        if self.__dict__.get("_regularization_enabled") is enabled:
-            return
         for module, attr, rate in self._regularizers():
             setattr(module, attr, rate if enabled else 0.0)
-        self.__dict__["_regularization_enabled"] = enabled
 
     @contextlib.contextmanager
     def regularization(self, enabled: bool):

@@ -19,6 +19,7 @@ from supernet.ops import (
     ElasticShortcut,
     ElasticSqueezeExcite,
     Residual,
+    set_active,
 )
 from supernet.space import Arch, SearchSpace
 from supernet.space.mbconv import BlockLayout, mbconv_layout
@@ -43,7 +44,7 @@ class MBConvBody(nn.Module):
         if self.se is not None:
             self.se.configure(channels=mid_channels, reduced_channels=se_channels)
         self.project.configure(out_channels=out_channels)
-        self.mid_channels = mid_channels
+        set_active(self, mid_channels=mid_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.expand is not None:
@@ -78,7 +79,7 @@ class MBConvBlock(Residual):
             mid_channels=mid_channels, out_channels=out_channels, kernel_size=kernel_size, se_channels=se_channels
         )
         self.shortcut.configure(project_to=out_channels if project_shortcut else None)
-        self.out_features = out_channels
+        set_active(self, out_features=out_channels)
 
     def zero_init_last(self) -> None:
         """Start as the shortcut alone: the body's last BN scales by 0 (BigNAS)."""
@@ -131,7 +132,8 @@ class MBConvSupernet(Supernet):
         self.set_arch(space.max())
 
     def _configure(self, arch: Arch) -> None:
-        self.layout = layout = mbconv_layout(self.space, arch)
+        layout = mbconv_layout(self.space, arch)
+        set_active(self, layout=layout)
         self.stem.configure(out_channels=layout.stem_out)
         for stage, blocks in zip(self.stages, layout.stages):
             stage.configure(depth=len(blocks))

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from supernet.models.base import Supernet, drop_path_rates
-from supernet.ops import ElasticConvBnAct, ElasticLinear, ElasticSequential, Residual
+from supernet.ops import ElasticConvBnAct, ElasticLinear, ElasticSequential, Residual, set_active
 from supernet.space import Arch, SearchSpace
 from supernet.space.resnet import ResNetBlockLayout, resnet_layout
 
@@ -42,7 +42,7 @@ class ResNetBody(nn.Module):
         for conv in self.convs[:-1]:
             conv.configure(out_channels=mid_channels)
         self.convs[-1].configure(out_channels=out_channels)
-        self.mid_channels = mid_channels
+        set_active(self, mid_channels=mid_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for conv in self.convs:
@@ -74,7 +74,7 @@ class ResNetBlock(nn.Module):
         self.residual.body.configure(mid_channels=mid_channels, out_channels=out_channels)
         if self.projection:
             self.residual.shortcut.configure(out_channels=out_channels)
-        self.out_features = out_channels
+        set_active(self, out_features=out_channels)
 
     def zero_init_last(self) -> None:
         """Start as the shortcut alone: the body's last BN scales by 0 (Goyal et al.)."""
@@ -125,7 +125,8 @@ class ResNetSupernet(Supernet):
         self.set_arch(space.max())
 
     def _configure(self, arch: Arch) -> None:
-        self.layout = layout = resnet_layout(self.space, arch)
+        layout = resnet_layout(self.space, arch)
+        set_active(self, layout=layout)
         self.stem.configure(out_channels=layout.stem_out)
         for stage, blocks in zip(self.stages, layout.stages):
             stage.configure(depth=len(blocks))

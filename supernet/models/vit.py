@@ -25,6 +25,7 @@ from supernet.ops import (
     ElasticPosEmbed,
     ElasticSequential,
     Residual,
+    set_active,
 )
 from supernet.space import Arch, SearchSpace
 from supernet.space.vit import ViTLayerLayout, vit_layout
@@ -44,7 +45,7 @@ class TransformerLayer(nn.Module):
     def configure(self, *, embed_dim: int, heads: int, mlp_hidden: int) -> None:
         self.attn.body[1].configure(heads=heads, embed_dim=embed_dim)
         self.mlp.body[1].configure(hidden_features=mlp_hidden, out_features=embed_dim)
-        self.out_features = embed_dim
+        set_active(self, out_features=embed_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.mlp(self.attn(x))
@@ -87,7 +88,8 @@ class ViTSupernet(Supernet):
         return {"pos_embed.pos_embed", "pos_embed.cls_token"}
 
     def _configure(self, arch: Arch) -> None:
-        self.layout = layout = vit_layout(self.space, arch)
+        layout = vit_layout(self.space, arch)
+        set_active(self, layout=layout)
         self.patch_embed.configure(embed_dim=layout.embed_dim)
         self.pos_embed.configure(grid=layout.grid)
         self.layers.configure(depth=len(layout.layers))

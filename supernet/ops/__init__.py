@@ -15,7 +15,7 @@ from supernet.ops.elastic_mlp import ElasticMlp
 from supernet.ops.elastic_se import ElasticSqueezeExcite
 from supernet.ops.patch_embed import ElasticPatchEmbed
 from supernet.ops.pos_embed import ClassTokenPool, ElasticPosEmbed
-from supernet.ops.protocol import ElasticBlock
+from supernet.ops.protocol import ElasticBlock, set_active
 from supernet.ops.residual import Residual
 from supernet.ops.resize import resize_to
 from supernet.ops.shortcut import ElasticShortcut
@@ -35,6 +35,7 @@ __all__ = [
     "ClassTokenPool",
     "ElasticSequential",
     "ElasticBlock",
+    "set_active",
     "Residual",
     "resize_to",
 ]

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from supernet.ops.elastic_linear import ElasticLinear
+from supernet.ops.protocol import set_active
 
 
 def attend(qkv: torch.Tensor, num_heads: int, head_dim: int) -> torch.Tensor:
@@ -60,7 +61,7 @@ class ElasticAttention(nn.Module):
         heads = self.max_heads if heads is None else heads
         if not 0 < heads <= self.max_heads:
             raise ValueError(f"heads must be in 1..{self.max_heads}, got {heads}")
-        self.heads = heads
+        set_active(self, heads=heads)
         self.qkv.configure(out_features=3 * heads * self.head_dim)
         self.proj.configure(out_features=embed_dim)
 

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from supernet.ops.protocol import set_active
 from supernet.ops.slicing import TensorWindows
 
 
@@ -56,7 +57,7 @@ class ElasticConv2d(nn.Module):
             raise ValueError(
                 f"kernel_size {kernel_size} is not a centre crop of the {self.max_kernel}x{self.max_kernel} kernel"
             )
-        self.out_channels, self.kernel_size = out_channels, kernel_size
+        set_active(self, out_channels=out_channels, kernel_size=kernel_size)
 
     def active_weight(self, in_channels: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Views of the weight (and bias) for ``in_channels`` inputs and the active setting."""

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from supernet.ops.protocol import ElasticBlock
+from supernet.ops.protocol import ElasticBlock, set_active
 
 
 class ElasticSequential(nn.ModuleList):
@@ -21,7 +21,7 @@ class ElasticSequential(nn.ModuleList):
         depth = len(self) if depth is None else depth
         if not 0 < depth <= len(self):
             raise ValueError(f"depth must be in 1..{len(self)}, got {depth}")
-        self.depth = depth
+        set_active(self, depth=depth)
 
     def active_blocks(self) -> list[ElasticBlock]:
         return list(self)[: self.depth]

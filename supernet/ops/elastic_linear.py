@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from supernet.ops.protocol import set_active
 from supernet.ops.slicing import TensorWindows
 
 
@@ -23,7 +24,7 @@ class ElasticLinear(nn.Module):
         out_features = self.max_out if out_features is None else out_features
         if not 0 < out_features <= self.max_out:
             raise ValueError(f"out_features must be in 1..{self.max_out}, got {out_features}")
-        self.out_features = out_features
+        set_active(self, out_features=out_features)
 
     def active_weight(self, in_features: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         out = (0, self.out_features)

@@ -15,6 +15,7 @@ import torch
 from timm.layers import resample_abs_pos_embed, trunc_normal_
 from torch import nn
 
+from supernet.ops.protocol import set_active
 from supernet.ops.slicing import TensorWindows
 
 
@@ -53,7 +54,7 @@ class ElasticPosEmbed(nn.Module):
         grid = self.max_grid if grid is None else grid
         if not 0 < grid <= self.max_grid:
             raise ValueError(f"grid must be in 1..{self.max_grid}, got {grid}")
-        self.grid = grid
+        set_active(self, grid=grid)
 
     def active_weight(self, in_features: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Class token and position embedding for ``in_features`` channels on the active grid."""

@@ -10,7 +10,8 @@ leading channels / features / heads, and the centre crop of a kernel.
     never depends on earlier calls. Input widths are never configured: they are read from the input
     tensor (channels ``x.shape[1]``, features ``x.shape[-1]``), so a module whose every width
     follows its input (batch norm, layer norm, the channels of a depthwise conv) has no
-    ``configure``. ``forward`` never changes the setting.
+    ``configure``. ``forward`` never changes the setting. ``configure`` stores its setting with
+    ``set_active`` (a step configures hundreds of modules).
 
 ``active_weight(in_features)``
     Views of the largest weights for an input of ``in_features`` under the active setting, taken
@@ -44,3 +45,12 @@ class ElasticBlock(Protocol):
     def configure(self, **setting: Any) -> None: ...
 
     def export(self, in_features: int) -> nn.Module: ...
+
+
+def set_active(module: nn.Module, **setting: int | bool) -> None:
+    """Store ``setting`` (plain values: ints and bools, never tensors or modules) as attributes of
+    ``module``: how ``configure`` keeps the setting it is given. Written into the instance dict:
+    ``nn.Module.__setattr__`` tests every value against Parameter, Buffer and Module through
+    Python-level isinstance hooks, and those tests were 60% of ``Supernet.set_arch`` (about 200
+    writes per MobileNet child; ``benchmarks/host_overhead.py``)."""
+    module.__dict__.update(setting)

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from supernet.ops.elastic_conv import ElasticConv2d
+from supernet.ops.protocol import set_active
 
 
 class ElasticShortcut(nn.Module):
@@ -24,7 +25,7 @@ class ElasticShortcut(nn.Module):
 
     def configure(self, *, project_to: int | None) -> None:
         """Project to ``project_to`` channels, or not at all (``None``)."""
-        self.project = project_to is not None
+        set_active(self, project=project_to is not None)
         if self.project:
             self.conv.configure(out_channels=project_to)
 
