@@ -8,7 +8,9 @@ ground_truth_<task>.json`` with the recipe, so the work can be done in parts: a 
 where the last one stopped (and refuses a cache made with another recipe unless ``--fresh``).
 
 Prints the spread (smallest and largest child), and the test-retest Kendall tau-b between every
-pair of seeds over the children measured by both: the ceiling that no supernet can beat.
+pair of seeds over the children measured by both: the ceiling that no supernet can beat. With four
+seeds or more, also the tau between the seed-means of two disjoint halves of the seeds: the
+test-retest of a ground truth that averages seeds.
 
     python benchmarks/ground_truth.py --archs 24 --seeds 0 1 2 --epochs 8
 """
@@ -110,16 +112,40 @@ def truth_table(cache: dict) -> tuple[dict[str, float], list[str]]:
 
 
 def test_retest(cache: dict) -> str:
-    """Kendall tau-b between every pair of seeds, over the children measured by both."""
+    """Kendall tau-b between every pair of seeds over the children measured by both; with four
+    seeds or more also between the seed-means of the two halves of every even split of the seeds
+    (over the children measured by every seed): the test-retest of a ground truth that averages
+    that many seeds, as the ranking benchmark's does."""
     runs = cache["runs"]
     seeds = sorted({s for r in runs.values() for s in r}, key=int)
-    rows = []
+    rows, pairs = [], []
     for a, b in itertools.combinations(seeds, 2):
         both = [x for x in runs if a in runs[x] and b in runs[x]]
         if len(both) >= 3:
             tau = kendall_tau([runs[x][a]["val_acc"] for x in both], [runs[x][b]["val_acc"] for x in both])
             rows.append([f"seed {a} vs seed {b}", len(both), f"{tau:.3f}"])
-    return markdown_table(["test-retest (val acc)", "children", "Kendall tau-b"], rows) if rows else ""
+            pairs.append(tau)
+    if not rows:
+        return ""
+    table = markdown_table(["test-retest (val acc)", "children", "Kendall tau-b"], rows)
+    every = [x for x in runs if all(s in runs[x] for s in seeds)]
+    half = len(seeds) // 2
+    summary = [["one seed vs another", len(pairs), *_spread(pairs)]]
+    if half >= 2 and len(every) >= 3:
+        splits = []
+        # each split once: the half holding the first seed against the rest
+        for first in itertools.combinations(seeds[1:], half - 1):
+            one = [seeds[0], *first]
+            other = [s for s in seeds if s not in one][:half]
+            means = [[statistics.mean(runs[x][s]["val_acc"] for s in group) for x in every] for group in (one, other)]
+            splits.append(kendall_tau(*means))
+        summary.append([f"mean of {half} seeds vs mean of the other {half}", len(splits), *_spread(splits)])
+    header = ["test-retest summary", "comparisons", "mean tau", "min", "max"]
+    return table + "\n\n" + markdown_table(header, summary)
+
+
+def _spread(values: list[float]) -> list[str]:
+    return [f"{statistics.mean(values):.3f}", f"{min(values):.3f}", f"{max(values):.3f}"]
 
 
 def report(cache: dict) -> str:
