@@ -47,10 +47,11 @@ class ElasticBlock(Protocol):
     def export(self, in_features: int) -> nn.Module: ...
 
 
-def set_active(module: nn.Module, **setting: int | bool) -> None:
-    """Store ``setting`` (plain values: ints and bools, never tensors or modules) as attributes of
-    ``module``: how ``configure`` keeps the setting it is given. Written into the instance dict:
-    ``nn.Module.__setattr__`` tests every value against Parameter, Buffer and Module through
-    Python-level isinstance hooks, and those tests were 60% of ``Supernet.set_arch`` (about 200
-    writes per MobileNet child; ``benchmarks/host_overhead.py``)."""
+def set_active(module: nn.Module, **setting: Any) -> None:
+    """Store ``setting`` as attributes of ``module``: how ``configure`` keeps the setting it is
+    given. Plain Python values only (ints, bools, an ``Arch``, a layout), never tensors,
+    parameters or modules, which would not be registered (no ``state_dict`` entry, not moved by
+    ``.to()``). Written into the instance dict: ``nn.Module.__setattr__`` tests every value against
+    Parameter, Buffer and Module through Python-level isinstance hooks, and those tests were 60% of
+    ``Supernet.set_arch`` (about 200 writes per MobileNet child; ``benchmarks/host_overhead.py``)."""
     module.__dict__.update(setting)
