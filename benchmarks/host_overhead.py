@@ -9,6 +9,9 @@ same step): the aten operators dispatched per step, after a first step
 built without dropout and drop-path (the extracted children have none).
 
     python benchmarks/host_overhead.py --spaces tiny mobilenet_cifar vit_tiny --repeats 20
+
+On a GPU (``--device cuda``) the times are taken on ``torch.utils.benchmark``'s clock, which
+waits for the queued kernels, so they compare whole steps at the batch given.
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ from supernet.metrics.dispatch import count_dispatched_ops, sandwich_vs_static
 from supernet.metrics.latency import median_times
 
 
-def measure(space_name: str, batch: int, resolution: int | None, repeats: int) -> list[object]:
-    steps, size = sandwich_vs_static(space_name, batch, resolution)
+def measure(space_name: str, batch: int, resolution: int | None, repeats: int, device: str) -> list[object]:
+    steps, size = sandwich_vs_static(space_name, batch, resolution, device)
     ops = {label: sum(count_dispatched_ops(run).values()) for label, run in steps.items()}
     t_super, t_static = median_times([steps["supernet"], steps["static"]], warmup=3, repeats=repeats)
     return [
@@ -46,8 +49,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--resolution", type=int, default=None, help="input size (default: the largest child's)")
     parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--device", default="cpu", help="where the step runs: cpu (default) or cuda")
     args = parser.parse_args()
-    rows = [measure(name, args.batch, args.resolution, args.repeats) for name in args.spaces]
+    rows = [measure(name, args.batch, args.resolution, args.repeats, args.device) for name in args.spaces]
     print(f"device: {machine()}")
     header = ["space", "input", "aten ops supernet", "static", "ratio", "ms/step supernet", "static", "ratio"]
     print(markdown_table(header, rows))

@@ -66,12 +66,13 @@ class StaticChildren(nn.Module):
 
 
 def sandwich_vs_static(
-    space_name: str, batch: int = 2, resolution: int | None = None
+    space_name: str, batch: int = 2, resolution: int | None = None, device: str | torch.device = "cpu"
 ) -> tuple[dict[str, Callable[[], object]], int]:
     """One sandwich step (max, min and two random children of ``space_name``, distillation, the
     gradient sync) on the supernet and on ``StaticChildren`` of the same children, each already
     run once (the first step cuts the supernet's windows, once per child shape in a run), and the
-    input size. Built without dropout and drop-path; grayscale input for ``tiny`` (a digits space).
+    input size. Built without dropout and drop-path, on ``device``; grayscale input for ``tiny``
+    (a digits space).
     """
     # imported here: the training step sits above the metrics in the package's layers
     from supernet.losses import KLDistillation, LabelSmoothingCE
@@ -85,9 +86,10 @@ def sandwich_vs_static(
     children = SandwichSampler(space, seed=0, num_random=2).children(StepInfo(3))
     size = resolution or max(child.arch.resolution for child in children)
     x, y = torch.randn(batch, in_chans, size, size), torch.randint(0, 10, (batch,))
+    x, y = x.to(device), y.to(device)
     steps = {}
     for label, module in (("supernet", model), ("static", StaticChildren(model, [c.arch for c in children]))):
-        step = SandwichStep(module, LabelSmoothingCE(0.1), KLDistillation())
+        step = SandwichStep(module.to(device), LabelSmoothingCE(0.1), KLDistillation())
         step(x, y, children)
         steps[label] = lambda step=step: step(x, y, children)
     return steps, size
