@@ -251,7 +251,10 @@ def test_two_nodes_on_loopback_match_one_process_and_resume(tmp_path):
     second = torchrun_two_nodes(run, [*two_nodes, "trainer.max_epochs=2", "ckpt_path=last"])
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 6
     expected, got = weights(single), weights(run)
-    assert max((expected[k] - got[k]).abs().max().item() for k in got) <= 1e-5
+    # float32 drift of 6 steps summed in another order (1.7e-5 measured since the search split
+    # changed the training images), as in the PA&DA test above; a lost optimizer state, schedule
+    # or data order on resume moves weights by orders of magnitude more
+    assert max((expected[k] - got[k]).abs().max().item() for k in got) <= 5e-5
     import pandas as pd
 
     metrics = pd.read_csv(run / "logs" / "metrics.csv")
