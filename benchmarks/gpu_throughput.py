@@ -33,11 +33,11 @@ HEADER = ["precision", "channels-last", "batch", "ms/step", "images/s", "peak Gi
 
 
 class DeviceTimeProfiler(pl.Callback):
-    """Profiles the training steps from ``start`` on and sums the device time of what ran on the
-    GPU in them (``None`` where no GPU is used)."""
+    """Profiles the training steps from ``start`` to the end of training and sums the device time
+    of what ran on the GPU in them (``None`` where no GPU is used)."""
 
     def __init__(self, start: int):
-        self.start, self.steps, self.device_seconds = start, 0, None
+        self.start, self.device_seconds = start, None
         self._profiler: torch.profiler.profile | None = None
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
@@ -45,9 +45,6 @@ class DeviceTimeProfiler(pl.Callback):
             activities = [torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]
             self._profiler = torch.profiler.profile(activities=activities)
             self._profiler.__enter__()
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        self.steps += self._profiler is not None
 
     def on_train_end(self, trainer, pl_module):
         if self._profiler is not None:
@@ -82,7 +79,7 @@ def throughput(
     timing_trainer(steps + profiled, [timer, profiler], precision=precision).fit(module, datamodule=dm)
     t = statistics.median(timer.times[3:steps])  # the first steps include cudnn autotuning and allocations
     peak = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else float("nan")
-    busy = "n/a" if profiler.device_seconds is None else f"{profiler.device_seconds / profiler.steps / t:.2f}"
+    busy = "n/a" if profiler.device_seconds is None else f"{profiler.device_seconds / profiled / t:.2f}"
     return [precision, channels_last, batch, f"{t * 1e3:.1f}", f"{batch / t:.0f}", f"{peak:.1f}", busy]
 
 
